@@ -1,0 +1,35 @@
+# pdeopt: `make demo` trains the digits network, `make test` runs the tests.
+# Both build the toolchain first (`make env`), once per machine, outside the clone.
+
+SHELL := /bin/bash
+NP ?= 1
+TOOLCHAIN_KEY := $(shell cat toolchain/constraints.txt toolchain/petsc-configure-options | sha256sum | cut -c1-12)
+PDEOPT_TOOLCHAIN ?= $(HOME)/.cache/pdeopt/toolchain-$(TOOLCHAIN_KEY)
+VENV := $(PDEOPT_TOOLCHAIN)/venv
+PETSC_DIR := $(VENV)/lib/python3.11/site-packages/petsc
+# The project's code comes from this clone; the toolchain holds only its dependencies.
+RUN := source $(VENV)/bin/activate && export PETSC_DIR=$(PETSC_DIR) PETSC_ARCH= \
+	PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 &&
+MPIEXEC := mpiexec -n $(NP) --bind-to none
+
+.PHONY: env test test-serial test-parallel demo bench clean-results
+
+env: $(PDEOPT_TOOLCHAIN)/.done-python-packages
+
+$(PDEOPT_TOOLCHAIN)/.done-python-packages: toolchain/constraints.txt toolchain/petsc-configure-options
+	toolchain/bootstrap.sh $(PDEOPT_TOOLCHAIN)
+
+test: env
+	$(RUN) export PETSC_OPTIONS="-options_left no" && python -m pytest -m "not parallel" tests
+	$(RUN) export PETSC_OPTIONS="-options_left no" && mpiexec -n 2 --bind-to none python -m pytest -m "parallel[2]" tests
+
+demo: env
+	$(RUN) $(MPIEXEC) python demos/digits/digits.py
+
+bench: env
+	$(RUN) python benchmarks/derivative_cost.py --size S --json
+	$(RUN) python benchmarks/derivative_cost.py --size M --json
+
+clean-results:
+	rm -rf results

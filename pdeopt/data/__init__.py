@@ -1,0 +1,4 @@
+"""Datasets as fields on meshes, and input checks."""
+
+from pdeopt.data.digits import Dataset, load_digits  # noqa: F401
+from pdeopt.data.validation import check_batch, check_finite  # noqa: F401

@@ -1,0 +1,26 @@
+"""Typed exceptions of pdeopt.
+
+Every failure names its cause and a remedy, in the manner of Firedrake's
+``ConvergenceError`` and torchdiffeq's input checks.
+"""
+
+__all__ = ["PdeoptError", "InputError", "OptionError", "ConvergenceError"]
+
+
+class PdeoptError(Exception):
+    """Base class of all pdeopt errors."""
+
+
+class InputError(PdeoptError, ValueError):
+    """Data, shapes or arguments that cannot be used, detected before any work is done."""
+
+
+class OptionError(PdeoptError, KeyError):
+    """An option that pdeopt or PETSc does not know, or a value it cannot take."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class ConvergenceError(PdeoptError, RuntimeError):
+    """A PETSc solve that diverged; the message carries PETSc's reason."""

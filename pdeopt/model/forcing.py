@@ -1,0 +1,153 @@
+r"""The right-hand sides :math:`F(u;\theta)` of the layer ODEs, with their exact derivatives.
+
+With :math:`L(u;\Theta) = \sum_s D_s u \Theta_s^T` (see :mod:`pdeopt.model.stencil`) and
+:math:`z = L(u;\Theta) + b`:
+
+- :class:`ResNetForcing`: :math:`F(u) = \sigma(z)` (Euler step: ResNet);
+- :class:`SymmetricForcing`: :math:`F(u) = -K^*\sigma(z)` with
+  :math:`K^* a = \sum_s M^{-1} D_s^T M\, a\, \Theta_s`, the adjoint of :math:`L` in the
+  lumped-mass inner product; for monotone :math:`\sigma` the flow is dissipative
+  (Ruthotto & Haber 2020).
+
+Each forcing exposes four kernels that take the states they need as arguments and keep
+nothing between calls (DESIGN.md §2):
+
+- ``__call__(u, th) -> (F, z)``
+- ``tlm(u, z, th, u_dot, th_dot) -> (F_dot, z_dot)``
+- ``adjoint(u, z, th, F_bar) -> (u_bar, th_bar)``, the transposes of the two Jacobians
+- ``soa(u, z, th, u_dot, z_dot, th_dot, F_bar, F_hat) -> (u_hat, th_hat)``, the tangent of
+  ``adjoint`` in the direction ``(u_dot, th_dot, F_hat)``: the second-order adjoint.
+
+Sums over points in ``th_bar`` are local to this rank; the caller reduces them.
+"""
+
+import numpy as np
+
+from pdeopt.model.control import LayerControl
+from pdeopt.model.stencil import contract, mix
+
+__all__ = ["ResNetForcing", "SymmetricForcing"]
+
+
+def _T(W):
+    """:math:`\\Theta_s \\mapsto \\Theta_s^T` for every s."""
+    return np.swapaxes(W, 1, 2)
+
+
+def _bias_sum(z):
+    return z.reshape(-1, z.shape[-1]).sum(axis=0)
+
+
+class _Forcing:
+    def __init__(self, operators, activation):
+        self.ops = operators
+        self.sigma = activation
+
+    def preactivation(self, u, th):
+        """:math:`z = L(u;\\Theta) + b`."""
+        z = mix(self.ops.forward.spread(u), th.weight)
+        z += th.bias
+        return z
+
+    def preactivation_tlm(self, u, th, u_dot, th_dot):
+        r""":math:`\dot z = L(\dot u;\Theta) + L(u;\dot\Theta) + \dot b`."""
+        z_dot = mix(self.ops.forward.spread(u_dot), th.weight)
+        mix(self.ops.forward.spread(u), th_dot.weight, out=z_dot)
+        z_dot += th_dot.bias
+        return z_dot
+
+    def preactivation_adjoint(self, u, z_bar):
+        r"""Transpose of :math:`(u, \Theta, b) \mapsto z`: :math:`\bar u = \sum_s D_s^T \bar z \Theta_s`,
+        :math:`\bar\Theta_s = (D_s^T \bar z)^T u`, :math:`\bar b = \sum \bar z`. Returns the
+        spread :math:`D_s^T \bar z` for reuse and the control part."""
+        Yz = self.ops.transpose.spread(z_bar)
+        return Yz, contract(Yz, u), _bias_sum(z_bar)
+
+
+class ResNetForcing(_Forcing):
+    r""":math:`F(u;\theta) = \sigma(L(u;\Theta) + b)`."""
+
+    def __call__(self, u, th):
+        z = self.preactivation(u, th)
+        return self.sigma(z), z
+
+    def tlm(self, u, z, th, u_dot, th_dot):
+        z_dot = self.preactivation_tlm(u, th, u_dot, th_dot)
+        return self.sigma.derivative(z) * z_dot, z_dot
+
+    def adjoint(self, u, z, th, F_bar):
+        z_bar = self.sigma.derivative(z) * F_bar
+        Yz, W_bar, b_bar = self.preactivation_adjoint(u, z_bar)
+        return mix(Yz, _T(th.weight)), LayerControl(W_bar, b_bar)
+
+    def soa(self, u, z, th, u_dot, z_dot, th_dot, F_bar, F_hat):
+        d1 = self.sigma.derivative(z)
+        z_bar = d1 * F_bar
+        zeta = self.sigma.second_derivative(z) * z_dot * F_bar + d1 * F_hat
+        Yzeta, W_hat, b_hat = self.preactivation_adjoint(u, zeta)
+        Yz = self.ops.transpose.spread(z_bar)
+        u_hat = mix(Yzeta, _T(th.weight))
+        mix(Yz, _T(th_dot.weight), out=u_hat)
+        W_hat += contract(Yz, u_dot)
+        return u_hat, LayerControl(W_hat, b_hat)
+
+
+class SymmetricForcing(_Forcing):
+    r""":math:`F(u;\theta) = -K^*\sigma(L(u;\Theta) + b)`, :math:`K^* a = M^{-1}\sum_s D_s^T (M a)\Theta_s`.
+
+    Writing :math:`P(a;\Theta) = K^* a`, its Euclidean transposes are
+    :math:`P_a^T w = M \sum_s D_s (M^{-1} w) \Theta_s^T` and
+    :math:`P_\Theta^T(a, w)_s = \big(D_s (M^{-1} w)\big)^T (M a)` transposed, so only
+    :math:`D_s` and :math:`D_s^T` are ever applied.
+    """
+
+    def __init__(self, operators, activation):
+        super().__init__(operators, activation)
+        self.m = operators.mass[:, None, None]
+
+    def _P(self, a, W, out=None):
+        """:math:`M^{-1}\\sum_s D_s^T (M a) W_s` (without the sign)."""
+        out = mix(self.ops.transpose.spread(self.m * a), _T(W), out=out)
+        return out
+
+    def __call__(self, u, th):
+        z = self.preactivation(u, th)
+        F = self._P(self.sigma(z), th.weight)
+        F *= -1.0 / self.m
+        return F, z
+
+    def tlm(self, u, z, th, u_dot, th_dot):
+        z_dot = self.preactivation_tlm(u, th, u_dot, th_dot)
+        a_dot = self.sigma.derivative(z) * z_dot
+        F_dot = self._P(a_dot, th.weight)
+        self._P(self.sigma(z), th_dot.weight, out=F_dot)
+        F_dot *= -1.0 / self.m
+        return F_dot, z_dot
+
+    def adjoint(self, u, z, th, F_bar):
+        Yw = self.ops.forward.spread(F_bar / self.m)
+        a_bar = mix(Yw, th.weight)
+        a_bar *= -self.m
+        W_bar1 = -_T(contract(Yw, self.m * self.sigma(z)))
+        z_bar = self.sigma.derivative(z) * a_bar
+        Yz, W_bar2, b_bar = self.preactivation_adjoint(u, z_bar)
+        return mix(Yz, _T(th.weight)), LayerControl(W_bar1 + W_bar2, b_bar)
+
+    def soa(self, u, z, th, u_dot, z_dot, th_dot, F_bar, F_hat):
+        d1, a = self.sigma.derivative(z), self.sigma(z)
+        Yw = self.ops.forward.spread(F_bar / self.m)
+        Yh = self.ops.forward.spread(F_hat / self.m)
+        a_bar = mix(Yw, th.weight)
+        a_bar *= -self.m
+        a_hat = mix(Yh, th.weight)
+        mix(Yw, th_dot.weight, out=a_hat)
+        a_hat *= -self.m
+        W_hat1 = -_T(contract(Yw, self.m * (d1 * z_dot)) + contract(Yh, self.m * a))
+        z_bar = d1 * a_bar
+        zeta = self.sigma.second_derivative(z) * z_dot * a_bar + d1 * a_hat
+        Yzeta, W_hat2, b_hat = self.preactivation_adjoint(u, zeta)
+        Yz = self.ops.transpose.spread(z_bar)
+        u_hat = mix(Yzeta, _T(th.weight))
+        mix(Yz, _T(th_dot.weight), out=u_hat)
+        W_hat2 += contract(Yz, u_dot)
+        return u_hat, LayerControl(W_hat1 + W_hat2, b_hat)

@@ -1,0 +1,70 @@
+"""Images as fields: a structured quadrilateral mesh whose vertices are the pixels."""
+
+import numpy as np
+import firedrake as fd
+from mpi4py import MPI
+
+from pdeopt.errors import InputError
+
+__all__ = ["PixelGrid"]
+
+
+class PixelGrid:
+    r"""An ``nx`` × ``ny`` image as a :math:`Q_1` field on a quadrilateral mesh of the unit square.
+
+    Pixel :math:`(i_y, i_x)` is the vertex :math:`(x, y) = (i_x h_x, i_y h_y)`,
+    :math:`h_x = 1/(n_x - 1)`, and its value is the nodal value of a :math:`Q_1` function, so
+    the lumped :math:`Q_1` mass matrix is the trapezoidal rule on the image. The mesh is
+    partitioned over ``comm``; each rank holds the pixels it owns, found by coordinates, so data
+    placement does not depend on the partition.
+
+    Parameters
+    ----------
+    nx, ny
+        Pixels per row and per column (at least 3 each).
+    comm
+        Spatial communicator.
+    """
+
+    def __init__(self, nx: int, ny: int | None = None, *, comm=MPI.COMM_WORLD):
+        ny = nx if ny is None else ny
+        if min(nx, ny) < 3:
+            raise InputError(f"PixelGrid needs at least 3x3 pixels, got {nx}x{ny}.")
+        self.nx, self.ny = int(nx), int(ny)
+        self.comm = comm
+        self.mesh = fd.UnitSquareMesh(nx - 1, ny - 1, quadrilateral=True, comm=comm)
+        self.V = fd.FunctionSpace(self.mesh, "Q", 1)
+        x = fd.Function(fd.VectorFunctionSpace(self.mesh, "Q", 1))
+        x.interpolate(fd.SpatialCoordinate(self.mesh))
+        xy = x.dat.data_ro
+        self.ix = np.rint(xy[:, 0] * (nx - 1)).astype(np.intp)
+        self.iy = np.rint(xy[:, 1] * (ny - 1)).astype(np.intp)
+        self.n_owned = len(self.ix)
+        self.cell_size = (1.0 / (nx - 1), 1.0 / (ny - 1))
+
+    @property
+    def shape(self):
+        """``(ny, nx)``, the shape of an image on this grid."""
+        return (self.ny, self.nx)
+
+    def to_field(self, images: np.ndarray) -> np.ndarray:
+        """The owned nodal values of images ``(n, ny, nx)`` (row ``iy``, column ``ix``).
+
+        Returns an array ``(n_owned, n)``: one column per image.
+        """
+        images = np.asarray(images)
+        if images.ndim != 3 or images.shape[1:] != self.shape:
+            raise InputError(f"expected images of shape (n, {self.ny}, {self.nx}), "
+                             f"got {images.shape}.")
+        return np.ascontiguousarray(images[:, self.iy, self.ix].T)
+
+    def to_image(self, field: np.ndarray) -> np.ndarray:
+        """Images ``(n, ny, nx, ...)`` from fields ``(n_owned, n, ...)``, summed over ``comm``.
+
+        Collective; every rank receives the whole images.
+        """
+        field = np.asarray(field)
+        out = np.zeros((field.shape[1], self.ny, self.nx) + field.shape[2:])
+        out[:, self.iy, self.ix] = np.moveaxis(field, 0, 1)
+        self.comm.Allreduce(MPI.IN_PLACE, out, op=MPI.SUM)
+        return out

@@ -1,0 +1,47 @@
+"""A network together with its readout: the whole map from data to loss."""
+
+import numpy as np
+
+__all__ = ["Model"]
+
+
+class Model:
+    r"""The network :math:`x \mapsto u_N` and the readout :math:`u_N \mapsto \ell`.
+
+    The controls are one flat vector: the network's blocks, then the readout's.
+
+    Parameters
+    ----------
+    network
+        A :class:`~pdeopt.model.network.Network`.
+    readout
+        A :class:`~pdeopt.model.readout.PooledClassifier` or
+        :class:`~pdeopt.model.readout.FieldMisfit`.
+    """
+
+    def __init__(self, network, readout):
+        self.network, self.readout = network, readout
+        self.layout = network.layout + readout.layout
+
+    @property
+    def comm(self):
+        return self.network.comm
+
+    def initial_controls(self, seed: int = 0, scale: float = 1.0) -> np.ndarray:
+        """Seeded random controls, identical on every rank."""
+        rng = np.random.default_rng(seed)
+        return np.concatenate([self.network.initial_controls(rng, scale),
+                               self.readout.initial_controls(rng)])
+
+    def output(self, theta, x):
+        """:math:`u_N` for the input block ``x`` (no tape)."""
+        return self.network.forward(np.asarray(theta)[:self.network.layout.size], x,
+                                    store=False)[0]
+
+    def predict(self, theta, x):
+        """Predicted classes of a classifier model."""
+        return self.readout.predict(self.output(theta, x), self.layout.views(np.asarray(theta)))
+
+    def accuracy(self, theta, x, labels) -> float:
+        """Fraction of ``labels`` predicted correctly."""
+        return float(np.mean(self.predict(theta, x) == np.asarray(labels)))

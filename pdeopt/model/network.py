@@ -1,0 +1,157 @@
+r"""A network as a discretised differential equation, with its four sweeps.
+
+.. math::
+
+    u_0 = \sum_s D_s x\, \Theta_{0,s}^T + b_0, \qquad
+    u_{k+1} = \Phi_h(u_k, u_{k-1}; \theta_k),\ k = 0, \dots, N-1,
+
+with the opening layer lifting the input channels to :math:`C` and :math:`\Phi_h` a
+:class:`~pdeopt.model.schemes.Scheme`. The sweeps store every state (store-all): the forward
+states and records, the tangent-linear states and the adjoints that the second-order adjoint
+sweep reads. Nothing is recomputed for a Hessian action.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+from mpi4py import MPI
+
+from pdeopt.errors import InputError
+from pdeopt.model.control import ControlLayout, LayerControl
+from pdeopt.model.stencil import contract, mix
+
+__all__ = ["Network", "Trajectory"]
+
+#: The stored forward sweep: ``states[k]`` enters layer k, ``records[k]`` is its record,
+#: ``spread`` is :math:`D_s x` of the input.
+Trajectory = namedtuple("Trajectory", ["states", "records", "spread"])
+
+
+class Network:
+    r"""Opening layer plus ``depth`` time steps of ``scheme`` on ``channels`` channels.
+
+    Parameters
+    ----------
+    scheme
+        The time-stepping scheme (carries the operators, activation and step).
+    channels
+        :math:`C`, channels of the state.
+    depth
+        :math:`N`, the number of layers (time steps).
+    in_channels
+        Channels of the input (1 for grey images).
+    """
+
+    def __init__(self, scheme, channels: int, depth: int, in_channels: int = 1):
+        if channels < 1 or depth < 1 or in_channels < 1:
+            raise InputError(f"channels, depth and in_channels must be positive, got "
+                             f"{channels}, {depth}, {in_channels}.")
+        self.scheme = scheme
+        self.ops = scheme.forcing.ops
+        self.C, self.N, self.c_in = int(channels), int(depth), int(in_channels)
+        S = self.ops.S
+        self.layout = ControlLayout([
+            ("opening.weight", (S, self.C, self.c_in)), ("opening.bias", (self.C,)),
+            ("layers.weight", (self.N, S, self.C, self.C)), ("layers.bias", (self.N, self.C))])
+
+    @property
+    def comm(self):
+        return self.ops.comm
+
+    @property
+    def step(self) -> float:
+        return self.scheme.h
+
+    def initial_controls(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+        """Random controls for this network's layout (same on every rank for the same ``rng``).
+
+        The opening and layer mixing matrices are normal with variance ``1/(S c_in)``; the
+        biases are zero.
+        """
+        S = self.ops.S
+        theta = np.zeros(self.layout.size)
+        v = self.layout.views(theta)
+        v["opening.weight"][...] = rng.standard_normal(v["opening.weight"].shape) / np.sqrt(S * self.c_in)
+        # One draw for every layer: controls smooth in time, so R's time term starts at zero.
+        v["layers.weight"][...] = scale * rng.standard_normal(v["layers.weight"].shape[1:]) / np.sqrt(S * self.C)
+        return theta
+
+    def _layer(self, v, k):
+        return LayerControl(v["layers.weight"][k], v["layers.bias"][k])
+
+    def check_input(self, x):
+        """Reject an input block that is not ``(n_owned, batch, in_channels)`` or not finite."""
+        shape = (self.ops.n_owned, None, self.c_in)
+        if x.ndim != 3 or x.shape[0] != shape[0] or x.shape[2] != self.c_in:
+            raise InputError(f"network input must have shape (n_points={shape[0]}, batch, "
+                             f"in_channels={self.c_in}), got {x.shape}.")
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, theta: np.ndarray, x: np.ndarray, store: bool = True):
+        """Run the network; return ``(u_N, trajectory)`` (trajectory ``None`` unless ``store``)."""
+        v = self.layout.views(theta)
+        Yx = self.ops.forward.spread(x)
+        u0 = mix(Yx, v["opening.weight"])
+        u0 += v["opening.bias"]
+        state = self.scheme.start(u0)
+        states, records = [state], []
+        for k in range(self.N):
+            state, record = self.scheme.step(k, state, self._layer(v, k))
+            if store:
+                states.append(state)
+                records.append(record)
+        uN = self.scheme.finish(state)
+        return uN, (Trajectory(states, records, Yx) if store else None)
+
+    def tlm(self, theta, traj, theta_dot):
+        r"""Tangent-linear sweep: return :math:`\dot u_N` and the stored tangent states and records."""
+        v, vd = self.layout.views(theta), self.layout.views(theta_dot)
+        u0_dot = mix(traj.spread, vd["opening.weight"])
+        u0_dot += vd["opening.bias"]
+        sd = self.scheme.start(u0_dot)
+        tlm_states, tlm_records = [sd], []
+        for k in range(self.N):
+            sd, rec = self.scheme.step_tlm(k, traj.states[k], traj.records[k], self._layer(v, k),
+                                           sd, self._layer(vd, k))
+            tlm_states.append(sd)
+            tlm_records.append(rec)
+        return self.scheme.finish(sd), Trajectory(tlm_states, tlm_records, None)
+
+    def adjoint(self, theta, traj, lam_N):
+        r"""Adjoint sweep from :math:`\lambda_N`: return :math:`\bar\theta` and the stored
+        adjoints :math:`\lambda_{k+1}` (the input of layer k's adjoint)."""
+        v = self.layout.views(theta)
+        grad = np.zeros(self.layout.size)
+        g = self.layout.views(grad)
+        lam = self.scheme.finish_adjoint(traj.states[-1], lam_N)
+        lams = [None] * self.N
+        for k in reversed(range(self.N)):
+            lams[k] = lam
+            lam, th_bar = self.scheme.step_adjoint(k, traj.states[k], traj.records[k],
+                                                   self._layer(v, k), lam)
+            g["layers.weight"][k] = th_bar.weight
+            g["layers.bias"][k] = th_bar.bias
+        self._opening_adjoint(g, traj, self.scheme.start_adjoint(lam))
+        self.comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
+        return grad, lams
+
+    def soa(self, theta, traj, tlm_traj, lams, theta_dot, mu_N):
+        r"""Second-order adjoint sweep from :math:`\mu_N`: return :math:`\hat\theta`."""
+        v, vd = self.layout.views(theta), self.layout.views(theta_dot)
+        hess = np.zeros(self.layout.size)
+        h = self.layout.views(hess)
+        mu = self.scheme.finish_adjoint(traj.states[-1], mu_N)
+        for k in reversed(range(self.N)):
+            mu, th_hat = self.scheme.step_soa(
+                k, traj.states[k], traj.records[k], self._layer(v, k), tlm_traj.states[k],
+                tlm_traj.records[k], self._layer(vd, k), lams[k], mu)
+            h["layers.weight"][k] = th_hat.weight
+            h["layers.bias"][k] = th_hat.bias
+        self._opening_adjoint(h, traj, self.scheme.start_adjoint(mu))
+        self.comm.Allreduce(MPI.IN_PLACE, hess, op=MPI.SUM)
+        return hess
+
+    def _opening_adjoint(self, g, traj, lam0):
+        # u0 is linear in (W0, b0) for fixed data: its second-order term vanishes.
+        g["opening.weight"][...] = np.swapaxes(contract(traj.spread, lam0), 1, 2)
+        g["opening.bias"][...] = lam0.reshape(-1, self.C).sum(axis=0)

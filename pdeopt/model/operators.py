@@ -1,0 +1,132 @@
+r"""The spatial operators of a layer, written in UFL and assembled once by Firedrake.
+
+On a :class:`~pdeopt.model.grid.PixelGrid` the basis is the nine products
+:math:`\delta^a_x \delta^b_y`, :math:`a, b \in \{0, 1, 2\}`, of the 1-D identity, first and
+second differences, each the lumped-mass :math:`Q_1` discretisation of a derivative scaled by
+the cell size:
+
+.. math::
+
+    \delta_x = h_x M^{-1} B_x, \quad B_x = \int \partial_x u\, v \,\mathrm{d}x_\mathrm{KMV},
+    \qquad
+    \delta_{xx} = h_x^2 M^{-1} A_x, \quad A_x = -\int \partial_x u\, \partial_x v \,\mathrm{d}x_\mathrm{KMV},
+
+with :math:`M` the lumped (vertex-quadrature, exactly diagonal) mass matrix. In the interior
+:math:`\delta_x u_i = (u_{i+1} - u_{i-1})/2` and :math:`\delta_{xx} u_i = u_{i+1} - 2u_i + u_{i-1}`;
+on the boundary they are the one-sided difference and the Neumann second difference
+:math:`2(u_1 - u_0)`. The nine products span every 3×3 stencil, so a layer is exactly a 3×3
+convolution (Ruthotto & Haber 2020). On any other mesh the basis is the subset that is defined
+there: identity, :math:`\partial_x`, :math:`\partial_y` and the Laplacian.
+"""
+
+from types import MappingProxyType
+
+import numpy as np
+import firedrake as fd
+from petsc4py import PETSc
+
+from pdeopt.errors import InputError
+from pdeopt.model.grid import PixelGrid
+from pdeopt.model.stencil import StencilStack
+
+__all__ = ["OperatorSet", "assemble_operators", "GRID_BASIS", "MESH_BASIS"]
+
+#: The nine stencil products on a pixel grid: name -> (order in x, order in y).
+GRID_BASIS = MappingProxyType({
+    "I": (0, 0), "dx": (1, 0), "dy": (0, 1), "dxx": (2, 0), "dyy": (0, 2),
+    "dxy": (1, 1), "dxxy": (2, 1), "dxyy": (1, 2), "dxxyy": (2, 2)})
+#: The operators defined on a general mesh.
+MESH_BASIS = ("I", "dx", "dy", "laplace")
+
+
+def _lumped():
+    return fd.dx(scheme="KMV", degree=1)
+
+
+class OperatorSet:
+    r"""The assembled operators :math:`D_s`, their transposes and the lumped mass.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The basis, in the order of the mixing matrices :math:`\Theta_s`.
+    mats : list of PETSc.Mat
+        :math:`D_s`, assembled.
+    mass : numpy.ndarray
+        The owned diagonal of the lumped mass matrix :math:`M`.
+    forward, transpose : StencilStack
+        :math:`[D_s]` and :math:`[D_s^T]` on this rank's rows.
+    space : firedrake.FunctionSpace
+        The scalar space the operators act on.
+    """
+
+    def __init__(self, space, names, mats, mass, comm):
+        self.space = space
+        self.names = tuple(names)
+        self.mats = mats
+        self.mass = mass
+        self.comm = comm
+        self.forward = StencilStack(mats, comm)
+        self.transpose = StencilStack([m.transpose(PETSc.Mat()) for m in mats], comm)
+
+    @property
+    def S(self) -> int:
+        """The number of operators in the basis."""
+        return len(self.names)
+
+    @property
+    def n_owned(self) -> int:
+        """Points owned by this rank."""
+        return self.forward.n
+
+
+def _scaled(form, mass_inv, scale):
+    A = fd.assemble(form, mat_type="aij").petscmat
+    A.diagonalScale(L=mass_inv)
+    A.scale(scale)
+    return A
+
+
+def assemble_operators(domain, basis=None) -> OperatorSet:
+    """Assemble the stencil basis on a :class:`PixelGrid` or a Firedrake function space.
+
+    Parameters
+    ----------
+    domain
+        A :class:`PixelGrid` (all of :data:`GRID_BASIS` available) or a scalar continuous
+        :math:`P_1`/:math:`Q_1` ``FunctionSpace`` on any mesh (only :data:`MESH_BASIS`).
+    basis
+        Names of the operators, in order; default all that the domain supports.
+    """
+    if isinstance(domain, PixelGrid):
+        V, (hx, hy), available = domain.V, domain.cell_size, tuple(GRID_BASIS) + ("laplace",)
+    else:
+        V = domain
+        mesh = V.mesh()
+        area = fd.assemble(fd.Constant(1.0) * fd.dx(domain=mesh))
+        hx = hy = float(np.sqrt(area / mesh.comm.allreduce(mesh.cell_set.size)))
+        available = MESH_BASIS
+    if basis is None:
+        basis = tuple(GRID_BASIS) if isinstance(domain, PixelGrid) else MESH_BASIS
+    unknown = [b for b in basis if b not in available]
+    if unknown:
+        raise InputError(f"unknown or unavailable operators {unknown} on this domain; "
+                         f"choose from {list(available)} (the products need a PixelGrid).")
+    comm = V.mesh().comm
+    u, v = fd.TrialFunction(V), fd.TestFunction(V)
+    dxl = _lumped()
+    mass = fd.assemble(v * dxl).dat.data_ro.copy()
+    mass_inv = PETSc.Vec().createWithArray(1.0 / mass, comm=comm)
+    ident = _scaled(u * v * dxl, mass_inv, 1.0)
+    first = [_scaled(u.dx(i) * v * dxl, mass_inv, h) for i, h in enumerate((hx, hy))]
+    second = [_scaled(-u.dx(i) * v.dx(i) * dxl, mass_inv, h * h) for i, h in enumerate((hx, hy))]
+    factors = [[ident, first[0], second[0]], [ident, first[1], second[1]]]
+    mats = []
+    for name in basis:
+        if name == "laplace":
+            mats.append(_scaled(-fd.inner(fd.grad(u), fd.grad(v)) * dxl, mass_inv, hx * hy))
+            continue
+        a, b = GRID_BASIS[name]
+        X, Y = factors[0][a], factors[1][b]
+        mats.append(X.copy() if b == 0 else (Y.copy() if a == 0 else X.matMult(Y)))
+    return OperatorSet(V, basis, mats, mass, comm)

@@ -1,0 +1,25 @@
+"""Forward Euler on the ResNet forcing: a residual network."""
+
+from pdeopt.model.forcing import ResNetForcing
+from pdeopt.model.schemes.scheme import EulerScheme
+
+__all__ = ["ForwardEulerScheme"]
+
+
+class ForwardEulerScheme(EulerScheme):
+    r"""ResNet: :math:`u_{k+1} = u_k + h\,\sigma(K_k u_k + b_k)`.
+
+    Parameters
+    ----------
+    operators
+        The assembled :class:`~pdeopt.model.operators.OperatorSet`.
+    activation
+        A :math:`C^2` :class:`~pdeopt.model.activation.Activation`.
+    step
+        The time step :math:`h = T/N`.
+    """
+
+    name = "forward_euler"
+
+    def __init__(self, operators, activation, step):
+        super().__init__(ResNetForcing(operators, activation), step)

@@ -1,0 +1,91 @@
+r"""The time-stepping scheme :math:`\Phi_h` of a network: one layer is one time step.
+
+A scheme carries a state tuple from layer to layer (one array for one-step schemes, two for
+leapfrog) and exposes, per layer ``k``, four kernels that take every state they need as an
+argument and keep nothing between calls, so a sweep engine can run them under any
+checkpoint schedule (DESIGN.md §2):
+
+``step(k, state, th) -> (state_next, record)``
+    the forward step; ``record`` is what the reverse sweep needs besides ``state``.
+``step_tlm(k, state, record, th, state_dot, th_dot) -> (state_dot_next, tlm_record)``
+    the tangent-linear step.
+``step_adjoint(k, state, record, th, lam_next) -> (lam, th_bar)``
+    the adjoint step (transposed Jacobians).
+``step_soa(k, state, record, th, state_dot, tlm_record, th_dot, lam_next, mu_next) -> (mu, th_hat)``
+    the second-order adjoint step: the tangent of ``step_adjoint``.
+"""
+
+import numpy as np
+
+__all__ = ["Scheme", "EulerScheme"]
+
+
+class Scheme:
+    """A one-layer-per-time-step discretisation of :math:`\\dot u = F(u;\\theta(t))`.
+
+    Parameters
+    ----------
+    forcing
+        The right-hand side :math:`F` with its derivative kernels (:mod:`pdeopt.model.forcing`).
+    step
+        The time step :math:`h`.
+    """
+
+    name = None
+
+    def __init__(self, forcing, step: float):
+        self.forcing = forcing
+        self.h = float(step)
+
+    def start(self, u0):
+        """The state tuple of layer 0 from the lifted input ``u0``."""
+        return (u0,)
+
+    def start_adjoint(self, lam):
+        """Transpose of :meth:`start`: the adjoint of ``u0``."""
+        return lam[0]
+
+    def finish(self, state):
+        """The network output :math:`u_N` from the last state."""
+        return state[-1]
+
+    def finish_adjoint(self, state, lam_N):
+        """Transpose of :meth:`finish`."""
+        return tuple(np.zeros_like(s) for s in state[:-1]) + (lam_N,)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(step={self.h}, forcing={type(self.forcing).__name__})"
+
+
+class EulerScheme(Scheme):
+    r"""Explicit Euler: :math:`u_{k+1} = u_k + h F(u_k;\theta_k)`.
+
+    Adjoint: :math:`\lambda_k = \lambda_{k+1} + h F_u^T \lambda_{k+1}`,
+    :math:`\bar\theta_k = h F_\theta^T \lambda_{k+1}`.
+    """
+
+    def step(self, k, state, th):
+        (u,) = state
+        F, z = self.forcing(u, th)
+        F *= self.h
+        F += u
+        return (F,), z
+
+    def step_tlm(self, k, state, record, th, state_dot, th_dot):
+        F_dot, z_dot = self.forcing.tlm(state[0], record, th, state_dot[0], th_dot)
+        F_dot *= self.h
+        F_dot += state_dot[0]
+        return (F_dot,), z_dot
+
+    def step_adjoint(self, k, state, record, th, lam_next):
+        (lam,) = lam_next
+        u_bar, th_bar = self.forcing.adjoint(state[0], record, th, self.h * lam)
+        u_bar += lam
+        return (u_bar,), th_bar
+
+    def step_soa(self, k, state, record, th, state_dot, tlm_record, th_dot, lam_next, mu_next):
+        (lam,), (mu,) = lam_next, mu_next
+        u_hat, th_hat = self.forcing.soa(state[0], record, th, state_dot[0], tlm_record, th_dot,
+                                         self.h * lam, self.h * mu)
+        u_hat += mu
+        return (u_hat,), th_hat

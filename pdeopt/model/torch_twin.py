@@ -1,0 +1,164 @@
+r"""The torch twin: the same discrete network written independently with torch operations.
+
+The operators are rebuilt from their 1-D stencils as dense matrices along each image axis —
+interior :math:`\delta u_i = (u_{i+1}-u_{i-1})/2`, :math:`\delta^2 u_i = u_{i+1}-2u_i+u_{i-1}`,
+boundary rows one-sided and Neumann — not from Firedrake's assembly, so agreement verifies the
+UFL operators, the schemes and every pyadjoint derivative (gradient by autograd, Hessian-vector
+products by double backward). Images are ``(batch, channels, ny, nx)`` tensors in float64.
+For verification at small sizes; speed is not its purpose.
+"""
+
+import numpy as np
+import torch
+
+from pdeopt.errors import InputError
+from pdeopt.model.operators import GRID_BASIS
+from pdeopt.model.readout import FieldMisfit
+
+__all__ = ["TorchTwin"]
+
+
+def _difference_matrices(n):
+    """Identity, first and second difference (n × n) with pdeopt's boundary rows."""
+    I = torch.eye(n, dtype=torch.float64)
+    d1 = torch.zeros(n, n, dtype=torch.float64)
+    d2 = torch.zeros(n, n, dtype=torch.float64)
+    i = torch.arange(1, n - 1)
+    d1[i, i - 1], d1[i, i + 1] = -0.5, 0.5
+    d1[0, 0], d1[0, 1], d1[-1, -2], d1[-1, -1] = -1.0, 1.0, -1.0, 1.0
+    d2[i, i - 1], d2[i, i], d2[i, i + 1] = 1.0, -2.0, 1.0
+    d2[0, 0], d2[0, 1], d2[-1, -2], d2[-1, -1] = -2.0, 2.0, 2.0, -2.0
+    return [I, d1, d2]
+
+
+def _q1_1d(n, h):
+    """Consistent 1-D linear-element mass and stiffness matrices on n nodes, spacing h."""
+    M = torch.zeros(n, n, dtype=torch.float64)
+    K = torch.zeros(n, n, dtype=torch.float64)
+    for e in range(n - 1):
+        idx = [e, e + 1]
+        M[np.ix_(idx, idx)] += h / 6 * torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+        K[np.ix_(idx, idx)] += torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64) / h
+    return M, K
+
+
+class TorchTwin:
+    """The discrete network and loss of a pdeopt :class:`~pdeopt.model.model.Model` in torch.
+
+    Parameters
+    ----------
+    model
+        The pdeopt model on a :class:`~pdeopt.model.grid.PixelGrid`.
+    grid
+        That grid.
+    regularizer
+        The pdeopt :class:`~pdeopt.problem.regularizer.Regularizer` to mirror, or ``None``.
+    """
+
+    def __init__(self, model, grid, regularizer=None):
+        net = model.network
+        self.model, self.grid, self.regularizer = model, grid, regularizer
+        self.scheme = net.scheme
+        self.sigma = net.scheme.forcing.sigma
+        self.N, self.C = net.N, net.C
+        names = net.ops.names
+        if any(n not in GRID_BASIS for n in names):
+            raise InputError(f"the torch twin supports the grid basis {list(GRID_BASIS)}.")
+        hx, hy = grid.cell_size
+        Dx, Dy = _difference_matrices(grid.nx), _difference_matrices(grid.ny)
+        self.pairs = [(Dx[GRID_BASIS[n][0]], Dy[GRID_BASIS[n][1]]) for n in names]
+        wx = torch.full((grid.nx,), hx, dtype=torch.float64)
+        wy = torch.full((grid.ny,), hy, dtype=torch.float64)
+        wx[[0, -1]] *= 0.5
+        wy[[0, -1]] *= 0.5
+        self.mass = wy[:, None] * wx[None, :]
+        if self.scheme.name == "imex":
+            Mx, Kx = _q1_1d(grid.nx, hx)
+            My, Ky = _q1_1d(grid.ny, hy)
+            stiffness = torch.kron(My, Kx) + torch.kron(Ky, Mx)
+            self.A = (torch.diag(self.mass.reshape(-1))
+                      + self.scheme.h * self.scheme.diffusivity * hx * hy * stiffness)
+
+    # -- operators ------------------------------------------------------------------------
+    def _apply(self, u, s):
+        X, Y = self.pairs[s]
+        return Y @ u @ X.T
+
+    def _apply_T(self, u, s):
+        X, Y = self.pairs[s]
+        return Y.T @ u @ X
+
+    def L(self, u, W):
+        r""":math:`\sum_s D_s u \Theta_s^T`."""
+        return sum(torch.einsum("dc,bcyx->bdyx", W[s], self._apply(u, s)) for s in range(len(W)))
+
+    def K_star(self, a, W):
+        r""":math:`M^{-1}\sum_s D_s^T (M a)\Theta_s`."""
+        Ma = self.mass * a
+        return sum(torch.einsum("cd,bcyx->bdyx", W[s], self._apply_T(Ma, s))
+                   for s in range(len(W))) / self.mass
+
+    # -- network --------------------------------------------------------------------------
+    def _views(self, theta):
+        lay = self.model.layout
+        return {n: theta[lay.slice(n)].reshape(lay.shapes[i]) for i, n in enumerate(lay.names)}
+
+    def output(self, theta, x):
+        r""":math:`u_N` for ``theta`` (flat tensor) and images ``x`` ``(B, c_in, ny, nx)``."""
+        v = self._views(theta)
+        u = self.L(x, v["opening.weight"]) + v["opening.bias"][None, :, None, None]
+        W, b = v["layers.weight"], v["layers.bias"]
+        h, name = self.scheme.h, self.scheme.name
+        p = u
+        for k in range(self.N):
+            z = self.L(u, W[k]) + b[k][None, :, None, None]
+            if name == "forward_euler":
+                u = u + h * self.sigma.torch(z)
+            elif name == "parabolic":
+                u = u - h * self.K_star(self.sigma.torch(z), W[k])
+            elif name == "leapfrog":
+                c = (0.5 if k == 0 else 1.0) * h * h
+                p, u = u, 2 * u - p - c * self.K_star(self.sigma.torch(z), W[k])
+            elif name == "imex":
+                w = self.mass * (u + h * self.sigma.torch(z))
+                B, C, ny, nx = w.shape
+                rhs = w.reshape(B * C, ny * nx).T
+                u = torch.linalg.solve(self.A, rhs).T.reshape(B, C, ny, nx)
+            else:
+                raise InputError(f"the torch twin has no scheme {name!r}.")
+        return u
+
+    def loss(self, theta, x, target):
+        """The readout loss plus the regulariser, as a torch scalar."""
+        v = self._views(theta)
+        u = self.output(theta, x)
+        readout = self.model.readout
+        if isinstance(readout, FieldMisfit):
+            J = 0.5 * torch.sum(self.mass * (u - target) ** 2) / u.shape[0]
+        else:
+            F = torch.nn.functional.avg_pool2d(u, 2)
+            F = F.permute(0, 2, 3, 1).reshape(u.shape[0], -1)
+            logits = F @ v["readout.weight"].T + v["readout.bias"]
+            J = torch.nn.functional.cross_entropy(logits, target)
+        if self.regularizer is not None:
+            r = self.regularizer
+            J = J + 0.5 * r.alpha * torch.sum(theta * theta)
+            for name in r.layer_blocks:
+                d = v[name][1:] - v[name][:-1]
+                J = J + 0.5 * r.beta / r.h * torch.sum(d * d)
+        return J
+
+    # -- conversions ----------------------------------------------------------------------
+    def images(self, field):
+        """A pdeopt block ``(n_owned, B, C)`` as a torch tensor ``(B, C, ny, nx)`` (collective)."""
+        return torch.from_numpy(np.ascontiguousarray(
+            self.grid.to_image(field).transpose(0, 3, 1, 2)))
+
+    def derivatives(self, theta, x, target, direction):
+        """Loss, gradient and Hessian-vector product by autograd (NumPy in, NumPy out)."""
+        t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+        d = torch.tensor(direction, dtype=torch.float64)
+        J = self.loss(t, x, target)
+        (g,) = torch.autograd.grad(J, t, create_graph=True)
+        (Hd,) = torch.autograd.grad(g @ d, t)
+        return float(J), g.detach().numpy(), Hd.numpy()

@@ -1,0 +1,9 @@
+"""Controls, losses, regularisers and the reduced functional on the pyadjoint tape."""
+
+from pdeopt.problem.control_array import ControlArray  # noqa: F401
+from pdeopt.problem.functional import (network_output, readout_loss,  # noqa: F401
+                                       regularization, training_loss)
+from pdeopt.problem.reduced_functional import ReducedFunctional  # noqa: F401
+from pdeopt.problem.regularizer import Regularizer  # noqa: F401
+from pdeopt.problem.state_array import StateArray  # noqa: F401
+from pdeopt.problem.verification import dot_test, taylor_check  # noqa: F401

@@ -1,0 +1,120 @@
+r"""The reduced functional of training: :math:`\hat J(\theta) = J(u(\theta), \theta)`."""
+
+import numpy as np
+from pyadjoint import Control, Tape
+from pyadjoint import ReducedFunctional as _PyadjointReducedFunctional
+from pyadjoint.tape import annotate_tape, continue_annotation, pause_annotation, set_working_tape
+
+from pdeopt.data.validation import check_batch
+from pdeopt.problem.control_array import ControlArray, as_array
+from pdeopt.problem.functional import training_loss
+
+__all__ = ["ReducedFunctional"]
+
+
+class ReducedFunctional(_PyadjointReducedFunctional):
+    r"""The reduced training functional on its own pyadjoint tape.
+
+    .. math::
+
+        \hat J(\theta) = \frac1B\sum_{b}\ell\big(Q u_N^{(b)}(\theta), y^{(b)}\big) + R(\theta),
+        \quad u_{k+1} = \Phi_h(u_k;\theta_k),\ u_0 = \text{lift}(x).
+
+    The gradient is one adjoint sweep; a Hessian action is one tangent-linear plus one
+    second-order adjoint sweep, reusing the stored forward and adjoint sweeps. Besides
+    pyadjoint's interface (``__call__``, ``derivative``, ``hessian`` on
+    :class:`~pdeopt.problem.control_array.ControlArray`), :meth:`objective`, :meth:`gradient`
+    and :meth:`hessian_action` take plain arrays, re-evaluate only when the point changes,
+    and count the sweeps in :attr:`counts`.
+
+    Parameters
+    ----------
+    model
+        The :class:`~pdeopt.model.model.Model` (network and readout).
+    x
+        Input block ``(n_owned, batch, in_channels)``.
+    target
+        Labels ``(batch,)`` for a classifier, target fields for a field misfit.
+    regularizer
+        A :class:`~pdeopt.problem.regularizer.Regularizer`, or ``None``.
+    theta
+        Initial controls (flat, replicated).
+    """
+
+    def __init__(self, model, x, target, regularizer=None, theta=None):
+        x, target = check_batch(model, x, target)
+        theta = model.initial_controls() if theta is None else np.asarray(theta, dtype=float)
+        if theta.shape != (model.layout.size,) or not np.all(np.isfinite(theta)):
+            from pdeopt.errors import InputError
+            raise InputError(f"initial controls must be a finite vector of size "
+                             f"{model.layout.size}, got shape {theta.shape}.")
+        self.model, self.x, self.target, self.regularizer = model, x, target, regularizer
+        self.counts = {"forward": 1, "adjoint": 0, "tlm": 0, "soa": 0}
+        tape = Tape()
+        annotating = annotate_tape()
+        with set_working_tape(tape):
+            continue_annotation()
+            try:
+                control = ControlArray(theta, comm=model.comm)
+                J = training_loss(model, control, x, target, regularizer)
+            finally:
+                if not annotating:
+                    pause_annotation()
+        super().__init__(J, Control(control), tape=tape)
+        self._point = theta.copy()
+        self._value = float(J)
+        self._gradient = None
+
+    # -- pyadjoint interface, counted -------------------------------------------------------
+    def __call__(self, values):
+        value = super().__call__(values)
+        self.counts["forward"] += 1
+        self._point = as_array(values[0] if isinstance(values, (list, tuple)) else values).copy()
+        self._value, self._gradient = float(value), None
+        return value
+
+    def derivative(self, adj_input=1.0, apply_riesz=False):
+        d = super().derivative(adj_input=adj_input, apply_riesz=apply_riesz)
+        self.counts["adjoint"] += 1
+        self._gradient = as_array(d).copy()
+        return d
+
+    def hessian(self, m_dot, hessian_input=None, evaluate_tlm=True, apply_riesz=False):
+        if self._gradient is None:
+            self.derivative()
+        self.counts["tlm"] += int(evaluate_tlm)
+        self.counts["soa"] += 1
+        return super().hessian(m_dot, hessian_input=hessian_input, evaluate_tlm=evaluate_tlm,
+                               apply_riesz=apply_riesz)
+
+    # -- array interface --------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return self.model.layout.size
+
+    @property
+    def point(self) -> np.ndarray:
+        """The controls of the last evaluation (a copy)."""
+        return self._point.copy()
+
+    def _at(self, theta):
+        theta = np.asarray(theta, dtype=float)
+        if not np.array_equal(theta, self._point):
+            self(ControlArray(theta, comm=self.model.comm))
+
+    def objective(self, theta) -> float:
+        r""":math:`\hat J(\theta)`."""
+        self._at(theta)
+        return self._value
+
+    def gradient(self, theta) -> np.ndarray:
+        r""":math:`\nabla\hat J(\theta)` (Euclidean)."""
+        self._at(theta)
+        if self._gradient is None:
+            self.derivative()
+        return self._gradient.copy()
+
+    def hessian_action(self, theta, direction) -> np.ndarray:
+        r""":math:`\nabla^2\hat J(\theta)\,\dot\theta`."""
+        self.gradient(theta)
+        return as_array(self.hessian(ControlArray(direction, comm=self.model.comm))).copy()

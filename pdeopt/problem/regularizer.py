@@ -1,0 +1,51 @@
+r"""The Tikhonov regulariser, smooth in the layer index (Haber & Ruthotto 2017)."""
+
+import numpy as np
+
+from pdeopt.errors import InputError
+
+__all__ = ["Regularizer"]
+
+
+class Regularizer:
+    r""":math:`R(\theta) = \frac\alpha2\|\theta\|^2 + \frac{\beta}{2h}\sum_{k}\|\theta_{k+1}-\theta_k\|^2`.
+
+    The time-smoothness term acts on the layer controls (``layers.*`` blocks, stacked over
+    k); the weight decay on every control. :math:`R = \tfrac12\theta^T H_R\theta` is quadratic,
+    :math:`H_R = \alpha I + \tfrac\beta h (\Delta_k \otimes I)` with :math:`\Delta_k` the graph
+    Laplacian of the path :math:`0, \dots, N-1`: SPD and block-tridiagonal in k.
+
+    Parameters
+    ----------
+    layout
+        The :class:`~pdeopt.model.control.ControlLayout` of the controls.
+    alpha, beta
+        Weights of the decay and of the smoothness in the layer index.
+    step
+        The time step :math:`h`.
+    """
+
+    def __init__(self, layout, alpha: float = 1e-4, beta: float = 1e-3, step: float = 1.0):
+        if alpha < 0 or beta < 0 or step <= 0:
+            raise InputError(f"need alpha >= 0, beta >= 0, step > 0; got {alpha}, {beta}, {step}.")
+        self.layout, self.alpha, self.beta, self.h = layout, float(alpha), float(beta), float(step)
+        self.layer_blocks = [n for n in layout.names if n.startswith("layers.")]
+
+    def hessian_action(self, theta_dot: np.ndarray) -> np.ndarray:
+        r""":math:`H_R\dot\theta`."""
+        out = self.alpha * theta_dot
+        v, o = self.layout.views(theta_dot), self.layout.views(out)
+        c = self.beta / self.h
+        for name in self.layer_blocks:
+            X, Y = v[name], o[name]
+            if X.shape[0] > 1:
+                d = X[1:] - X[:-1]
+                Y[:-1] -= c * d
+                Y[1:] += c * d
+        return out
+
+    def value(self, theta: np.ndarray) -> float:
+        return 0.5 * float(np.dot(theta, self.hessian_action(theta)))
+
+    def gradient(self, theta: np.ndarray) -> np.ndarray:
+        return self.hessian_action(theta)

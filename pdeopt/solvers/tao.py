@@ -1,0 +1,178 @@
+"""pdeopt's adapter to PETSc TAO: any reduced functional, any TAO method, the iterate kept.
+
+pyadjoint's ``TAOSolver`` looks up ``PETSc.TAO.Reason`` (petsc4py 3.26 has
+``PETSc.TAO.ConvergedReason``) and so crashes on any stop but convergence, losing the
+iterate (DESIGN.md §3); this adapter reports every reason and always returns the last iterate.
+"""
+
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+from petsc4py import PETSc
+
+from pdeopt.errors import ConvergenceError, InputError
+from pdeopt.options import configure, inserted
+from pdeopt.parallel import print0
+from pdeopt.problem.control_array import ControlArray, vec_to_array
+
+__all__ = ["TAOSolver", "TAOResult"]
+
+
+def _reason_names():
+    return {v: k for k, v in vars(PETSc.TAO.ConvergedReason).items() if isinstance(v, int)}
+
+
+@dataclass
+class TAOResult:
+    """What a TAO solve produced.
+
+    Attributes
+    ----------
+    theta
+        The last iterate (controls), whatever the reason for stopping.
+    reason
+        PETSc's converged reason, e.g. ``CONVERGED_GATOL`` or ``DIVERGED_MAXITS``.
+    converged
+        Whether TAO reports convergence (a positive reason).
+    iterations, objective, gradient_norm
+        At the last iterate.
+    history
+        One dict per iteration: ``iteration``, ``objective``, ``gradient_norm``, ``seconds``.
+    """
+
+    theta: np.ndarray
+    reason: str
+    converged: bool
+    iterations: int
+    objective: float
+    gradient_norm: float
+    history: list = field(default_factory=list)
+
+
+class TAOSolver:
+    r"""Minimise a reduced functional :math:`\hat J` with PETSc TAO.
+
+    The controls are a PETSc Vec owned by rank 0 (DESIGN.md §4); TAO sees the objective, the
+    gradient and, for Newton methods (``nls``, ``ntr``, ``bntr``), the Hessian as a PETSc
+    Python Mat whose action is one tangent-linear and one second-order adjoint sweep.
+
+    Parameters
+    ----------
+    rf
+        A :class:`~pdeopt.problem.reduced_functional.ReducedFunctional` (or anything with
+        ``objective``, ``gradient``, ``hessian_action``, ``size`` and ``model.comm``).
+    solver_parameters
+        TAO options without the prefix, e.g. ``{"tao_type": "lmvm", "tao_max_it": 100}``.
+    options_prefix
+        Prefix for command-line overrides (``-pdeopt_tao_tao_type nls``).
+    monitor
+        Print one line per iteration on rank 0.
+    callback
+        ``callback(iteration, theta, objective, gradient_norm)`` after every iteration.
+    """
+
+    DEFAULT_SOLVER_PARAMETERS = MappingProxyType({
+        "tao_type": "lmvm", "tao_max_it": 100, "tao_gatol": 1e-7, "tao_grtol": 0.0,
+        "tao_gttol": 0.0})
+
+    def __init__(self, rf, solver_parameters=None, options_prefix="pdeopt_tao_", monitor=True,
+                 callback=None):
+        self.rf, self.monitor, self.callback = rf, monitor, callback
+        self.comm = rf.model.comm
+        tao = PETSc.TAO().create(comm=self.comm)
+        self._x = ControlArray(rf.point, comm=self.comm).create_vec()
+        tao.setSolution(self._x)
+        tao.setObjectiveGradient(self._objective_gradient, self._x.duplicate())
+        self._H = PETSc.Mat().createPython(((self._x.getLocalSize(), rf.size),) * 2,
+                                           context=_HessianContext(self), comm=self.comm)
+        self._H.setUp()
+        tao.setHessian(self._hessian, self._H)
+        tao.setMonitor(self._monitor)
+        self.tao = configure(tao, self.DEFAULT_SOLVER_PARAMETERS, solver_parameters, options_prefix)
+        self.history = []
+
+    @property
+    def type(self) -> str:
+        """The TAO method in use."""
+        return self.tao.getType()
+
+    def _array(self, vec):
+        return vec_to_array(vec, self.rf.size, self.comm)
+
+    def _objective_gradient(self, tao, x, g):
+        theta = self._array(x)
+        J = self.rf.objective(theta)
+        grad = self.rf.gradient(theta)
+        if not np.isfinite(J) or not np.all(np.isfinite(grad)):
+            # A non-finite trial point is rejected by the line search / trust region.
+            J = np.inf
+        if self.comm.rank == 0:
+            g.setArray(grad)
+        return J
+
+    def _hessian(self, tao, x, H, P):
+        context = self._H.getPythonContext()
+        context.theta, context.shift_value = self._array(x), 0.0
+
+    def _monitor(self, tao):
+        it = tao.getIterationNumber()
+        f, gnorm, _ = tao.getSolutionNorm()
+        entry = {"iteration": int(it), "objective": float(f), "gradient_norm": float(gnorm),
+                 "seconds": time.perf_counter() - self._t0}
+        self.history.append(entry)
+        if self.monitor:
+            print0(f"{it:4d} TAO {self.type:6s} J {f:.10e} ||g|| {gnorm:.4e}", comm=self.comm)
+        if self.callback is not None:
+            self.callback(it, self._array(tao.getSolution()), f, gnorm)
+
+    def solve(self, theta=None) -> TAOResult:
+        """Run TAO from ``theta`` (default: the reduced functional's current point)."""
+        theta = self.rf.point if theta is None else np.asarray(theta, dtype=float)
+        if theta.shape != (self.rf.size,) or not np.all(np.isfinite(theta)):
+            raise InputError(f"TAO needs a finite starting point of size {self.rf.size}.")
+        if self.comm.rank == 0:
+            self._x.setArray(theta)
+        self.history = []
+        self._t0 = time.perf_counter()
+        with inserted(self.tao):
+            self.tao.solve()
+        reason = self.tao.getConvergedReason()
+        name = _reason_names().get(reason, str(reason))
+        x = self._array(self.tao.getSolution())
+        f, gnorm, _ = self.tao.getSolutionNorm()
+        result = TAOResult(theta=x, reason=name, converged=reason > 0,
+                           iterations=int(self.tao.getIterationNumber()),
+                           objective=float(f), gradient_norm=float(gnorm),
+                           history=self.history)
+        if reason == PETSc.TAO.ConvergedReason.DIVERGED_NAN:
+            error = ConvergenceError(
+                f"TAO {self.type} stopped with {name} after {result.iterations} iterations; "
+                f"reduce the time step or the scale of the initial controls. The last iterate "
+                f"is in the exception's .result.")
+            error.result = result
+            raise error
+        return result
+
+
+class _HessianContext:
+    """PETSc Python Mat context: :math:`y = (\\nabla^2\\hat J(\\theta) + sI)\\,x`.
+
+    The shift :math:`s` is what TAO's Newton methods add through ``MatShift``.
+    """
+
+    def __init__(self, solver):
+        self.solver = solver
+        self.theta = None
+        self.shift_value = 0.0
+
+    def shift(self, A, alpha):
+        self.shift_value += alpha
+
+    def mult(self, A, x, y):
+        s = self.solver
+        xa = s._array(x)
+        Hx = s.rf.hessian_action(self.theta, xa) + self.shift_value * xa
+        if s.comm.rank == 0:
+            y.setArray(Hx)

@@ -1,0 +1,25 @@
+"""The mesh partitioned over 2 ranks gives the serial value, gradient and Hessian action."""
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from conftest import make_problem
+
+
+@pytest.mark.parallel(nprocs=2)
+@pytest.mark.parametrize("scheme", ["parabolic", "leapfrog", "imex"])
+def test_spatial_partition_matches_serial(scheme):
+    comm = MPI.COMM_WORLD
+    assert comm.size == 2
+    _, model, rf, theta = make_problem(scheme, comm=comm)
+    assert model.network.ops.n_owned < 64  # the mesh really is split
+    _, _, rf1, theta1 = make_problem(scheme, comm=MPI.COMM_SELF)
+    assert np.array_equal(theta, theta1)
+    d = np.random.default_rng(2).standard_normal(rf.size)
+    J, J1 = rf.objective(theta), rf1.objective(theta)
+    assert abs(J - J1) <= 1e-10 * abs(J1)
+    g, g1 = rf.gradient(theta), rf1.gradient(theta)
+    assert np.linalg.norm(g - g1) <= 1e-10 * np.linalg.norm(g1)
+    H, H1 = rf.hessian_action(theta, d), rf1.hessian_action(theta, d)
+    assert np.linalg.norm(H - H1) <= 1e-10 * np.linalg.norm(H1)

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Build pdeopt's toolchain (Debian packages, PETSc, petsc4py, h5py with MPI, Firedrake, torch)
+# idempotently at one fixed location per machine, outside the clone (DESIGN.md §8).
+#
+#   toolchain/bootstrap.sh DIR    builds into DIR (skips every stage already done)
+#
+# Each stage leaves a stamp file in DIR; a stage whose stamp exists is skipped, so a machine that
+# has built DIR once is ready in seconds. DIR is keyed by the pins (see the Makefile).
+set -euo pipefail
+
+TC=${1:?usage: bootstrap.sh TOOLCHAIN_DIR}
+HERE=$(cd "$(dirname "$0")" && pwd)
+CONSTRAINTS="$HERE/constraints.txt"
+mkdir -p "$TC"
+LOG="$TC/bootstrap.log"
+say() { printf '[pdeopt env] %s\n' "$*"; }
+stage() {  # stage NAME COMMAND...: run COMMAND once, logging to $LOG, then leave a stamp
+  local name=$1; shift
+  [ -f "$TC/.done-$name" ] && return 0
+  say "$name (log: $LOG)"
+  if ! "$@" >>"$LOG" 2>&1; then
+    say "stage '$name' failed; the last lines of $LOG:"; tail -n 30 "$LOG"; exit 1
+  fi
+  touch "$TC/.done-$name"
+}
+
+APT_PACKAGES="bison flex gfortran cmake ninja-build pkg-config zlib1g-dev patchelf \
+libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-openmpi-dev libptscotch-dev libmetis-dev \
+libscalapack-openmpi-dev libmumps-ptscotch-dev libsuitesparse-dev libhwloc-dev"
+
+apt_packages() {
+  local missing
+  missing=$(dpkg-query -W -f='${Package} ${Status}\n' $APT_PACKAGES 2>/dev/null \
+            | awk '$NF == "installed" {print $1}' | sort | comm -13 - <(tr ' ' '\n' <<<"$APT_PACKAGES" | sed '/^$/d' | sort))
+  [ -z "$missing" ] && return 0
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
+}
+# System packages are checked every time (cheap); they are not part of the stamped directory.
+apt_packages >>"$LOG" 2>&1 || { say "apt-get failed; see $LOG"; tail -n 20 "$LOG"; exit 1; }
+
+VENV="$TC/venv"
+PY="$VENV/bin/python"
+# PIP_CONSTRAINT (unlike -c) also binds the isolated build environments pip creates.
+export PIP_CONSTRAINT="$CONSTRAINTS"
+PIP=("$PY" -m pip install --quiet)
+export PETSC_DIR="$VENV/lib/python3.11/site-packages/petsc" PETSC_ARCH=""
+
+venv() {
+  python3 -m venv "$VENV"
+  "$PY" -m pip install --quiet --upgrade pip
+  "${PIP[@]}" --upgrade setuptools wheel cython numpy pkgconfig
+}
+
+# Debian 12's hypre lacks HYPRE_INT_MAX, which PETSc 3.26 needs: PETSc is built without hypre
+# (GAMG and the direct solvers cover pdeopt's needs).
+petsc() {
+  PETSC_CONFIGURE_OPTIONS="$(tr '\n' ' ' <"$HERE/petsc-configure-options")" \
+  "${PIP[@]}" --no-build-isolation --no-binary petsc petsc
+}
+
+mpi() {
+  "${PIP[@]}" mpi4py
+  HDF5_MPI=ON CC=mpicc HDF5_INCLUDEDIR=/usr/include/hdf5/openmpi \
+    HDF5_LIBDIR=/usr/lib/x86_64-linux-gnu/hdf5/openmpi \
+    "${PIP[@]}" --no-build-isolation --no-binary h5py h5py
+}
+
+petsc4py() { "${PIP[@]}" --no-build-isolation --no-binary petsc4py petsc4py; }
+
+python_packages() {
+  "${PIP[@]}" firedrake pyadjoint-ad checkpoint-schedules torch \
+    scikit-learn scikit-image matplotlib mpi-pytest pytest
+}
+
+stage venv venv
+stage petsc petsc
+stage mpi mpi
+stage petsc4py petsc4py
+stage python-packages python_packages
+say "ready: $VENV"
