@@ -1,7 +1,6 @@
 """Exact first and second derivatives of every scheme: Taylor tests and the dot test."""
 
 import numpy as np
-from mpi4py import MPI
 
 from conftest import make_problem
 from pdeopt import taylor_check, dot_test

@@ -23,3 +23,17 @@ def test_spatial_partition_matches_serial(scheme):
     assert np.linalg.norm(g - g1) <= 1e-10 * np.linalg.norm(g1)
     H, H1 = rf.hessian_action(theta, d), rf1.hessian_action(theta, d)
     assert np.linalg.norm(H - H1) <= 1e-10 * np.linalg.norm(H1)
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_tao_on_two_ranks_follows_serial():
+    from pdeopt import TAOSolver
+    _, _, rf, _ = make_problem("parabolic", comm=MPI.COMM_WORLD)
+    _, _, rf1, _ = make_problem("parabolic", comm=MPI.COMM_SELF)
+    params = {"tao_type": "lmvm", "tao_max_it": 5}
+    r = TAOSolver(rf, params, monitor=False).solve()
+    r1 = TAOSolver(rf1, params, options_prefix="serial_", monitor=False).solve()
+    assert r.iterations == r1.iterations == 5
+    f, f1 = [h["objective"] for h in r.history], [h["objective"] for h in r1.history]
+    assert np.allclose(f, f1, rtol=1e-10, atol=0)
+    assert np.linalg.norm(r.theta - r1.theta) <= 1e-8 * np.linalg.norm(r1.theta)

@@ -1,6 +1,5 @@
 """pdeopt's TAO adapter: every stop reported, the iterate kept, Newton methods use the Hessian."""
 
-import numpy as np
 import pytest
 
 from conftest import make_problem
@@ -33,3 +32,10 @@ def test_command_line_prefix_overrides(monkeypatch):
         assert solver.type == "bncg"
     finally:
         PETSc.Options().delValue("mytao_tao_type")
+
+
+def test_unknown_options_are_reported():
+    import pdeopt
+    _, _, rf, _ = make_problem("parabolic")
+    with pytest.raises(pdeopt.OptionError, match="tao_bogus_tolerance"):
+        TAOSolver(rf, {"tao_bogus_tolerance": 1e-3}, monitor=False)

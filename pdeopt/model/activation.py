@@ -6,6 +6,8 @@ in its smoothed form.
 
 import numpy as np
 
+from pdeopt.errors import OptionError
+
 __all__ = ["Activation", "Tanh", "Softplus", "SmoothReLU", "activation"]
 
 
@@ -104,7 +106,6 @@ _BY_NAME = {"tanh": Tanh, "softplus": Softplus, "smoothrelu": SmoothReLU}
 
 def activation(name: str | Activation) -> Activation:
     """The activation called ``name`` (``tanh``, ``softplus``, ``smoothrelu``)."""
-    from pdeopt.errors import OptionError
     if isinstance(name, Activation):
         return name
     try:

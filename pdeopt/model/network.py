@@ -81,9 +81,9 @@ class Network:
 
     def check_input(self, x):
         """Reject an input block that is not ``(n_owned, batch, in_channels)`` or not finite."""
-        shape = (self.ops.n_owned, None, self.c_in)
-        if x.ndim != 3 or x.shape[0] != shape[0] or x.shape[2] != self.c_in:
-            raise InputError(f"network input must have shape (n_points={shape[0]}, batch, "
+        n = self.ops.n_owned
+        if x.ndim != 3 or x.shape[0] != n or x.shape[2] != self.c_in:
+            raise InputError(f"network input must have shape (n_points={n}, batch, "
                              f"in_channels={self.c_in}), got {x.shape}.")
 
     # -- forward ---------------------------------------------------------------------------

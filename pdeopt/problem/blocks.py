@@ -10,7 +10,6 @@ from pyadjoint.block import Block
 
 from pdeopt.errors import PdeoptError
 from pdeopt.problem.control_array import as_array
-from pdeopt.problem.state_array import StateArray
 
 __all__ = ["NetworkBlock", "ReadoutBlock", "RegularizerBlock"]
 

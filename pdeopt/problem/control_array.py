@@ -17,8 +17,9 @@ class ControlArray(OverloadedType):
     r"""A flat control vector :math:`\theta\in\mathbb{R}^n`, replicated on every rank of ``comm``.
 
     The inner product is the Euclidean one, so its Riesz map is the identity. As a PETSc Vec
-    it is owned by rank 0 of ``comm`` and broadcast on read (DESIGN.md §4): one layout for
-    every parallel mode and no double counting in dot products.
+    it is distributed over ``comm`` in PETSc's default layout and gathered on read: one layout
+    for every parallel mode and no double counting in dot products. (A Vec owned wholly by
+    rank 0 breaks TAO ``lmvm`` on 2 ranks in PETSc 3.26: an MPI error in ``VecNorm``.)
 
     Parameters
     ----------
@@ -87,14 +88,12 @@ class ControlArray(OverloadedType):
         return dst, offset + n
 
     def create_vec(self) -> PETSc.Vec:
-        """A PETSc Vec for these controls: all entries on rank 0 of ``comm``."""
-        n = self.array.size if self.comm.rank == 0 else 0
-        return PETSc.Vec().createMPI((n, self.array.size), comm=self.comm)
+        """A PETSc Vec for these controls, in PETSc's default layout over ``comm``."""
+        return PETSc.Vec().createMPI((PETSc.DECIDE, self.array.size), comm=self.comm)
 
     def _ad_to_petsc(self, vec=None):
         vec = self.create_vec() if vec is None else vec
-        if self.comm.rank == 0:
-            vec.setArray(self.array)
+        array_to_vec(self.array, vec)
         return vec
 
     def _ad_from_petsc(self, vec):
@@ -105,9 +104,14 @@ class ControlArray(OverloadedType):
 
 
 def vec_to_array(vec, size, comm):
-    """Rank 0's entries of a control Vec, broadcast to every rank of ``comm``."""
+    """All entries of a distributed control Vec, on every rank of ``comm``."""
     out = np.empty(size)
-    if comm.rank == 0:
-        out[:] = vec.getArray(readonly=True)
-    comm.Bcast(out, root=0)
+    counts = comm.allgather(vec.getLocalSize())
+    comm.Allgatherv(vec.getArray(readonly=True), (out, counts))
     return out
+
+
+def array_to_vec(array, vec):
+    """Set a distributed control Vec from the replicated array (each rank its own part)."""
+    start, end = vec.getOwnershipRange()
+    vec.setArray(array[start:end])

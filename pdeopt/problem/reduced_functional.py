@@ -6,6 +6,7 @@ from pyadjoint import ReducedFunctional as _PyadjointReducedFunctional
 from pyadjoint.tape import annotate_tape, continue_annotation, pause_annotation, set_working_tape
 
 from pdeopt.data.validation import check_batch
+from pdeopt.errors import InputError
 from pdeopt.problem.control_array import ControlArray, as_array
 from pdeopt.problem.functional import training_loss
 
@@ -45,7 +46,6 @@ class ReducedFunctional(_PyadjointReducedFunctional):
         x, target = check_batch(model, x, target)
         theta = model.initial_controls() if theta is None else np.asarray(theta, dtype=float)
         if theta.shape != (model.layout.size,) or not np.all(np.isfinite(theta)):
-            from pdeopt.errors import InputError
             raise InputError(f"initial controls must be a finite vector of size "
                              f"{model.layout.size}, got shape {theta.shape}.")
         self.model, self.x, self.target, self.regularizer = model, x, target, regularizer

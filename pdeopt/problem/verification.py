@@ -1,6 +1,7 @@
 """Derivative checks: Taylor remainders and the tangent-linear/adjoint dot test."""
 
 import numpy as np
+from mpi4py import MPI
 from pdeopt.problem.control_array import ControlArray
 
 __all__ = ["taylor_check", "dot_test"]
@@ -57,7 +58,6 @@ def dot_test(network, theta, x, theta_dot, lam_N) -> tuple:
     Returns :math:`(\langle \lambda_N, \dot u_N\rangle, \langle \bar\theta, \dot\theta\rangle)`,
     equal to round-off when :math:`\bar\theta = (\partial u_N/\partial\theta)^T\lambda_N`.
     """
-    from mpi4py import MPI
     _, traj = network.forward(theta, x)
     uN_dot, _ = network.tlm(theta, traj, theta_dot)
     grad, _ = network.adjoint(theta, traj, lam_N)

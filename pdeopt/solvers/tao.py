@@ -15,7 +15,7 @@ from petsc4py import PETSc
 from pdeopt.errors import ConvergenceError, InputError
 from pdeopt.options import configure, inserted
 from pdeopt.parallel import print0
-from pdeopt.problem.control_array import ControlArray, vec_to_array
+from pdeopt.problem.control_array import ControlArray, array_to_vec, vec_to_array
 
 __all__ = ["TAOSolver", "TAOResult"]
 
@@ -54,7 +54,7 @@ class TAOResult:
 class TAOSolver:
     r"""Minimise a reduced functional :math:`\hat J` with PETSc TAO.
 
-    The controls are a PETSc Vec owned by rank 0 (DESIGN.md §4); TAO sees the objective, the
+    The controls are a distributed PETSc Vec, replicated as arrays on every rank; TAO sees the objective, the
     gradient and, for Newton methods (``nls``, ``ntr``, ``bntr``), the Hessian as a PETSc
     Python Mat whose action is one tangent-linear and one second-order adjoint sweep.
 
@@ -108,8 +108,7 @@ class TAOSolver:
         if not np.isfinite(J) or not np.all(np.isfinite(grad)):
             # A non-finite trial point is rejected by the line search / trust region.
             J = np.inf
-        if self.comm.rank == 0:
-            g.setArray(grad)
+        array_to_vec(grad, g)
         return J
 
     def _hessian(self, tao, x, H, P):
@@ -132,8 +131,7 @@ class TAOSolver:
         theta = self.rf.point if theta is None else np.asarray(theta, dtype=float)
         if theta.shape != (self.rf.size,) or not np.all(np.isfinite(theta)):
             raise InputError(f"TAO needs a finite starting point of size {self.rf.size}.")
-        if self.comm.rank == 0:
-            self._x.setArray(theta)
+        array_to_vec(theta, self._x)
         self.history = []
         self._t0 = time.perf_counter()
         with inserted(self.tao):
@@ -174,5 +172,4 @@ class _HessianContext:
         s = self.solver
         xa = s._array(x)
         Hx = s.rf.hessian_action(self.theta, xa) + self.shift_value * xa
-        if s.comm.rank == 0:
-            y.setArray(Hx)
+        array_to_vec(Hx, y)
