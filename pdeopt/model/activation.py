@@ -29,6 +29,10 @@ class Activation:
         """The same function on a torch tensor (for the torch twin)."""
         raise NotImplementedError
 
+    def jet(self, z):
+        """:math:`(\\sigma, \\sigma', \\sigma'')` at ``z`` together (one pass where possible)."""
+        return self(z), self.derivative(z), self.second_derivative(z)
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -51,6 +55,11 @@ class Tanh(Activation):
 
     def torch(self, z):
         return z.tanh()
+
+    def jet(self, z):
+        t = np.tanh(z)
+        d1 = 1.0 - t * t
+        return t, d1, -2.0 * t * d1
 
 
 class Softplus(Activation):

@@ -81,9 +81,9 @@ class ResNetForcing(_Forcing):
         return mix(Yz, _T(th.weight)), LayerControl(W_bar, b_bar)
 
     def soa(self, u, z, th, u_dot, z_dot, th_dot, F_bar, F_hat):
-        d1 = self.sigma.derivative(z)
+        _, d1, d2 = self.sigma.jet(z)
         z_bar = d1 * F_bar
-        zeta = self.sigma.second_derivative(z) * z_dot * F_bar + d1 * F_hat
+        zeta = d2 * z_dot * F_bar + d1 * F_hat
         Yzeta, W_hat, b_hat = self.preactivation_adjoint(u, zeta)
         Yz = self.ops.transpose.spread(z_bar)
         u_hat = mix(Yzeta, _T(th.weight))
@@ -118,9 +118,9 @@ class SymmetricForcing(_Forcing):
 
     def tlm(self, u, z, th, u_dot, th_dot):
         z_dot = self.preactivation_tlm(u, th, u_dot, th_dot)
-        a_dot = self.sigma.derivative(z) * z_dot
-        F_dot = self._P(a_dot, th.weight)
-        self._P(self.sigma(z), th_dot.weight, out=F_dot)
+        a, d1, _ = self.sigma.jet(z)
+        F_dot = self._P(d1 * z_dot, th.weight)
+        self._P(a, th_dot.weight, out=F_dot)
         F_dot *= -1.0 / self.m
         return F_dot, z_dot
 
@@ -128,13 +128,14 @@ class SymmetricForcing(_Forcing):
         Yw = self.ops.forward.spread(F_bar / self.m)
         a_bar = mix(Yw, th.weight)
         a_bar *= -self.m
-        W_bar1 = -_T(contract(Yw, self.m * self.sigma(z)))
-        z_bar = self.sigma.derivative(z) * a_bar
+        a, d1, _ = self.sigma.jet(z)
+        W_bar1 = -_T(contract(Yw, self.m * a))
+        z_bar = d1 * a_bar
         Yz, W_bar2, b_bar = self.preactivation_adjoint(u, z_bar)
         return mix(Yz, _T(th.weight)), LayerControl(W_bar1 + W_bar2, b_bar)
 
     def soa(self, u, z, th, u_dot, z_dot, th_dot, F_bar, F_hat):
-        d1, a = self.sigma.derivative(z), self.sigma(z)
+        a, d1, d2 = self.sigma.jet(z)
         Yw = self.ops.forward.spread(F_bar / self.m)
         Yh = self.ops.forward.spread(F_hat / self.m)
         a_bar = mix(Yw, th.weight)
@@ -144,7 +145,7 @@ class SymmetricForcing(_Forcing):
         a_hat *= -self.m
         W_hat1 = -_T(contract(Yw, self.m * (d1 * z_dot)) + contract(Yh, self.m * a))
         z_bar = d1 * a_bar
-        zeta = self.sigma.second_derivative(z) * z_dot * a_bar + d1 * a_hat
+        zeta = d2 * z_dot * a_bar + d1 * a_hat
         Yzeta, W_hat2, b_hat = self.preactivation_adjoint(u, zeta)
         Yz = self.ops.transpose.spread(z_bar)
         u_hat = mix(Yzeta, _T(th.weight))
