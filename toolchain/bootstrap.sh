@@ -45,6 +45,9 @@ PY="$VENV/bin/python"
 # PIP_CONSTRAINT (unlike -c) also binds the isolated build environments pip creates.
 export PIP_CONSTRAINT="$CONSTRAINTS"
 PIP=("$PY" -m pip install --quiet)
+# Wheels compiled against PETSc are valid only for this toolchain's PETSC_DIR: each toolchain
+# keeps its own pip cache, so no other toolchain directory can pick them up.
+export PIP_CACHE_DIR="$TC/pip-cache"
 export PETSC_DIR="$VENV/lib/python3.11/site-packages/petsc" PETSC_ARCH=""
 
 venv() {
