@@ -5,7 +5,7 @@ from petsc4py import PETSc
 
 from pdeopt.errors import OptionError
 
-__all__ = ["configure"]
+__all__ = ["configure", "inserted", "reason_name"]
 
 
 def configure(obj, defaults, solver_parameters, options_prefix):
@@ -35,3 +35,9 @@ def configure(obj, defaults, solver_parameters, options_prefix):
 def inserted(obj):
     """Context manager: the object's options in PETSc's database (for solve-time queries)."""
     return petsctools.inserted_options(obj)
+
+
+def reason_name(reasons, value: int) -> str:
+    """The name of a PETSc converged-reason value, e.g. ``reason_name(PETSc.KSP.ConvergedReason, -3)``."""
+    names = {v: k for k, v in vars(reasons).items() if isinstance(v, int)}
+    return names.get(value, str(value))

@@ -112,6 +112,8 @@ def mix(Y: np.ndarray, Phi: np.ndarray, out: np.ndarray | None = None) -> np.nda
     rows = Y[0].size // c_in
     if out is None:
         out = np.zeros(Y.shape[1:-1] + (Phi.shape[1],))
+    elif not out.flags.c_contiguous:
+        raise ValueError("mix accumulates in place: `out` must be C-contiguous.")
     # out^T += Phi_s Y_s^T in Fortran order: no copy of Y or out.
     outT = out.reshape(rows, -1).T
     for s in range(S):

@@ -109,11 +109,15 @@ class ReadoutBlock(Block):
     def evaluate_adj_component(self, inputs, adj_inputs, block_variable, idx, prepared=None):
         return prepared[idx]
 
+    def _directions(self, u, u_dot, th_dot):
+        """The tangent directions, zero where pyadjoint passes none."""
+        u_dot = np.zeros_like(u) if u_dot is None else u_dot
+        th_dot = as_array(th_dot)
+        return u_dot, self.layout.views(np.zeros(self.layout.size) if th_dot is None else th_dot)
+
     def prepare_evaluate_tlm(self, inputs, tlm_inputs, relevant_outputs):
         u = inputs[0].array
-        u_dot = tlm_inputs[0] if tlm_inputs[0] is not None else np.zeros_like(u)
-        th_dot = as_array(tlm_inputs[1])
-        vd = self.layout.views(th_dot if th_dot is not None else np.zeros(self.layout.size))
+        u_dot, vd = self._directions(u, *tlm_inputs)
         return AdjFloat(self.readout.tlm(u, self.record, self._views(inputs), self.target,
                                          u_dot, vd))
 
@@ -122,10 +126,7 @@ class ReadoutBlock(Block):
 
     def prepare_evaluate_hessian(self, inputs, hessian_inputs, adj_inputs, relevant_dependencies):
         u = inputs[0].array
-        deps = self.get_dependencies()
-        u_dot = deps[0].tlm_value if deps[0].tlm_value is not None else np.zeros_like(u)
-        th_dot = as_array(deps[1].tlm_value)
-        vd = self.layout.views(th_dot if th_dot is not None else np.zeros(self.layout.size))
+        u_dot, vd = self._directions(u, *(d.tlm_value for d in self.get_dependencies()))
         u_hat, th_hat = self.readout.soa(u, self.record, self._views(inputs), self.target, u_dot,
                                          vd, adj=float(adj_inputs[0]),
                                          hess=float(hessian_inputs[0]))

@@ -82,10 +82,9 @@ class ControlArray(OverloadedType):
 
     @staticmethod
     def _ad_assign_numpy(dst, src, offset):
-        n = dst.size if isinstance(dst, np.ndarray) else dst.array.size
-        target = dst if isinstance(dst, np.ndarray) else dst.array
-        target[:] = src[offset:offset + n]
-        return dst, offset + n
+        target = as_array(dst)
+        target[:] = src[offset:offset + target.size]
+        return dst, offset + target.size
 
     def create_vec(self) -> PETSc.Vec:
         """A PETSc Vec for these controls, in PETSc's default layout over ``comm``."""

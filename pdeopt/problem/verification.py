@@ -2,6 +2,7 @@
 
 import numpy as np
 from mpi4py import MPI
+
 from pdeopt.problem.control_array import ControlArray
 
 __all__ = ["taylor_check", "dot_test"]

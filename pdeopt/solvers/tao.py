@@ -13,15 +13,11 @@ import numpy as np
 from petsc4py import PETSc
 
 from pdeopt.errors import ConvergenceError, InputError
-from pdeopt.options import configure, inserted
+from pdeopt.options import configure, inserted, reason_name
 from pdeopt.parallel import print0
 from pdeopt.problem.control_array import ControlArray, array_to_vec, vec_to_array
 
 __all__ = ["TAOSolver", "TAOResult"]
-
-
-def _reason_names():
-    return {v: k for k, v in vars(PETSc.TAO.ConvergedReason).items() if isinstance(v, int)}
 
 
 @dataclass
@@ -137,7 +133,7 @@ class TAOSolver:
         with inserted(self.tao):
             self.tao.solve()
         reason = self.tao.getConvergedReason()
-        name = _reason_names().get(reason, str(reason))
+        name = reason_name(PETSc.TAO.ConvergedReason, reason)
         x = self._array(self.tao.getSolution())
         f, gnorm, _ = self.tao.getSolutionNorm()
         result = TAOResult(theta=x, reason=name, converged=reason > 0,

@@ -7,7 +7,7 @@ import firedrake as fd
 from petsc4py import PETSc
 
 from pdeopt.errors import ConvergenceError
-from pdeopt.options import configure, inserted
+from pdeopt.options import configure, inserted, reason_name
 from pdeopt.model.forcing import ResNetForcing
 from pdeopt.model.schemes.scheme import Scheme
 
@@ -80,7 +80,7 @@ class IMEXScheme(Scheme):
         if reason < 0:
             raise ConvergenceError(
                 f"IMEX {what} solve in layer {k} diverged with PETSc reason "
-                f"{_reason_name(reason)}; choose a robust solver through "
+                f"{reason_name(PETSc.KSP.ConvergedReason, reason)}; choose a robust solver through "
                 f"-{self.ksp.getOptionsPrefix()}pc_type (default: Cholesky by MUMPS).")
         Bm.destroy()
         Xm.destroy()
@@ -117,7 +117,3 @@ class IMEXScheme(Scheme):
         u_hat += w_hat
         return (u_hat,), th_hat
 
-
-def _reason_name(reason):
-    names = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if isinstance(v, int)}
-    return names.get(reason, str(reason))
