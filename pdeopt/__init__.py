@@ -31,4 +31,6 @@ from pdeopt.model import (GRID_BASIS, MESH_BASIS, ControlLayout, FieldMisfit,  #
                           SmoothReLU, Softplus, Tanh, activation, assemble_operators)
 from pdeopt.problem import (ControlArray, ReducedFunctional, Regularizer,  # noqa: F401
                             dot_test, taylor_check, training_loss)
-from pdeopt.solvers import TAOResult, TAOSolver  # noqa: F401
+from pdeopt.solvers import (OptimizerCheckpoint, ReducedHessian, TAOResult,  # noqa: F401
+                            TAOSolver, TerminationReason, TrustRegionNewtonCG,
+                            TrustRegionParameters, TrustRegionResult)

@@ -10,13 +10,14 @@ SCHEMES = ("forward_euler", "parabolic", "leapfrog", "imex")
 
 
 def make_model(scheme="parabolic", channels=3, depth=3, final_time=1.0, comm=MPI.COMM_WORLD,
-               activation="tanh", readout="classifier"):
+               activation="tanh", readout="classifier", opening_activation=None):
     """A small network on the digits grid with ``scheme``."""
     grid = pdeopt.PixelGrid(8, comm=comm)
     ops = pdeopt.assemble_operators(grid)
     cls = pdeopt.SCHEMES[scheme]
     scheme = cls(ops, pdeopt.activation(activation), step=final_time / depth)
-    network = pdeopt.Network(scheme, channels=channels, depth=depth)
+    opening = None if opening_activation is None else pdeopt.activation(opening_activation)
+    network = pdeopt.Network(scheme, channels=channels, depth=depth, opening_activation=opening)
     if readout == "classifier":
         out = pdeopt.PooledClassifier(grid, channels=channels, classes=10)
     else:
@@ -30,14 +31,15 @@ def digits_batch(grid, n=5, seed=0):
     return train.x[:, :n], train.labels[:n]
 
 
-def make_problem(scheme="parabolic", comm=MPI.COMM_WORLD, regularize=True, seed=1, **kwargs):
+def make_problem(scheme="parabolic", comm=MPI.COMM_WORLD, regularize=True, seed=1, alpha=1e-2,
+                 **kwargs):
     """``(grid, model, rf, theta)`` with random (seeded) controls, readout weights included."""
     grid, model = make_model(scheme, comm=comm, **kwargs)
     x, labels = digits_batch(grid)
     rng = np.random.default_rng(seed)
     theta = model.initial_controls(seed=seed)
     theta[model.network.layout.size:] = 0.1 * rng.standard_normal(model.readout.layout.size)
-    reg = (pdeopt.Regularizer(model.layout, alpha=1e-2, beta=1e-2, step=model.network.step)
+    reg = (pdeopt.Regularizer(model.layout, alpha=alpha, beta=1e-2, step=model.network.step)
            if regularize else None)
     rf = pdeopt.ReducedFunctional(model, x, labels, reg, theta=theta)
     return grid, model, rf, theta

@@ -11,8 +11,10 @@ DEMOS = Path(__file__).resolve().parents[1] / "demos"
 ALL_DEMOS = sorted(p.name for p in DEMOS.iterdir() if (p / f"{p.name}.py").exists())
 
 
-def _run(name, tmp_path, monkeypatch):
+def _run(name, tmp_path, monkeypatch, **env):
     monkeypatch.setenv("PDEOPT_DEMO_SIZE", "ci")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("PDEOPT_RESULTS", str(tmp_path))
     runpy.run_path(str(DEMOS / name / f"{name}.py"), run_name="__main__")
 
@@ -26,13 +28,20 @@ def test_digits_demo(tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert set(summary) == {"test_accuracy", "baseline_logistic_accuracy", "train_loss",
                             "iterations", "wall_seconds", "solver", "scheme", "seed"}
-    assert summary["scheme"] == "parabolic" and summary["solver"].startswith("TAO")
-    assert summary["iterations"] == 20
-    # 180 training digits, 20 quasi-Newton steps: far better than chance (0.1).
+    assert summary["scheme"] == "parabolic" and summary["solver"] == "TrustRegionNewtonCG"
+    assert summary["iterations"] == 8
+    # 180 training digits, 8 Gauss-Newton trust-region steps: far better than chance (0.1).
     assert summary["test_accuracy"] > 0.6
     history = json.loads((tmp_path / "demo" / "history.json").read_text())["history"]
     assert history[-1]["objective"] < history[0]["objective"]
     assert (tmp_path / "demo" / "convergence.png").stat().st_size > 0
+
+
+def test_digits_demo_with_tao(tmp_path, monkeypatch):
+    _run("digits", tmp_path, monkeypatch, PDEOPT_DEMO_SOLVER="tao")
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["solver"] == "TAO-lmvm" and summary["iterations"] == 20
+    assert summary["test_accuracy"] > 0.6
 
 
 @pytest.mark.parallel(nprocs=2)

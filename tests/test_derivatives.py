@@ -56,3 +56,16 @@ def test_hessian_action_reuses_forward_and_adjoint():
     assert rf.counts["forward"] == before["forward"]
     assert rf.counts["adjoint"] == before["adjoint"]
     assert rf.counts["soa"] == before["soa"] + 3
+
+
+def test_nonlinear_opening_layer():
+    """u_0 = sigma(K_0 x + b_0): exact derivatives, including its second-order term."""
+    _, model, rf, theta = make_problem("parabolic", opening_activation="tanh")
+    rates = taylor_check(rf, theta, _direction(rf.size, 8))
+    assert rates["R1"] >= 1.9, rates["rates"]["R1"]
+    assert rates["R2"] >= 2.9, rates["rates"]["R2"]
+    net = model.network
+    th_dot = _direction(net.layout.size, 5)
+    lam = np.random.default_rng(6).standard_normal(model.output(theta, rf.x).shape)
+    lhs, rhs = dot_test(net, theta[:net.layout.size], rf.x, th_dot, lam)
+    assert abs(lhs - rhs) <= 1e-12 * max(abs(lhs), 1.0), (lhs, rhs)

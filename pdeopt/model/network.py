@@ -2,11 +2,11 @@ r"""A network as a discretised differential equation, with its four sweeps.
 
 .. math::
 
-    u_0 = \sum_s D_s x\, \Theta_{0,s}^T + b_0, \qquad
+    u_0 = \sigma_0\Big(\sum_s D_s x\, \Theta_{0,s}^T + b_0\Big), \qquad
     u_{k+1} = \Phi_h(u_k, u_{k-1}; \theta_k),\ k = 0, \dots, N-1,
 
-with the opening layer lifting the input channels to :math:`C` and :math:`\Phi_h` a
-:class:`~pdeopt.model.schemes.Scheme`. The sweeps store every state (store-all): the forward
+with the opening layer lifting the input channels to :math:`C` (:math:`\sigma_0` the identity
+or an activation) and :math:`\Phi_h` a :class:`~pdeopt.model.schemes.Scheme`. The sweeps store every state (store-all): the forward
 states and records, the tangent-linear states and the adjoints that the second-order adjoint
 sweep reads. Nothing is recomputed for a Hessian action.
 """
@@ -20,11 +20,14 @@ from pdeopt.errors import InputError
 from pdeopt.model.control import ControlLayout, LayerControl
 from pdeopt.model.stencil import contract, mix
 
-__all__ = ["Network", "Trajectory"]
+__all__ = ["Network", "Trajectory", "Adjoints"]
 
 #: The stored forward sweep: ``states[k]`` enters layer k, ``records[k]`` is its record,
-#: ``spread`` is :math:`D_s x` of the input.
-Trajectory = namedtuple("Trajectory", ["states", "records", "spread"])
+#: ``spread`` is :math:`D_s x` of the input, ``opening`` the opening pre-activation (or None).
+Trajectory = namedtuple("Trajectory", ["states", "records", "spread", "opening"])
+#: The stored adjoint sweep: ``layers[k]`` enters layer k's adjoint, ``opening`` is the
+#: adjoint of :math:`u_0`.
+Adjoints = namedtuple("Adjoints", ["layers", "opening"])
 
 
 class Network:
@@ -40,15 +43,20 @@ class Network:
         :math:`N`, the number of layers (time steps).
     in_channels
         Channels of the input (1 for grey images).
+    opening_activation
+        :math:`\sigma_0`: ``None`` for a linear lift, or an
+        :class:`~pdeopt.model.activation.Activation` (Ruthotto & Haber's opening layer).
     """
 
-    def __init__(self, scheme, channels: int, depth: int, in_channels: int = 1):
+    def __init__(self, scheme, channels: int, depth: int, in_channels: int = 1,
+                 opening_activation=None):
         if channels < 1 or depth < 1 or in_channels < 1:
             raise InputError(f"channels, depth and in_channels must be positive, got "
                              f"{channels}, {depth}, {in_channels}.")
         self.scheme = scheme
         self.ops = scheme.forcing.ops
         self.C, self.N, self.c_in = int(channels), int(depth), int(in_channels)
+        self.opening_activation = opening_activation
         S = self.ops.S
         self.layout = ControlLayout([
             ("opening.weight", (S, self.C, self.c_in)), ("opening.bias", (self.C,)),
@@ -91,8 +99,12 @@ class Network:
         """Run the network; return ``(u_N, trajectory)`` (trajectory ``None`` unless ``store``)."""
         v = self.layout.views(theta)
         Yx = self.ops.forward.spread(x)
-        u0 = mix(Yx, v["opening.weight"])
-        u0 += v["opening.bias"]
+        z0 = mix(Yx, v["opening.weight"])
+        z0 += v["opening.bias"]
+        if self.opening_activation is None:
+            u0, z0 = z0, None
+        else:
+            u0 = self.opening_activation(z0)
         state = self.scheme.start(u0)
         states, records = [state], []
         for k in range(self.N):
@@ -101,13 +113,14 @@ class Network:
                 states.append(state)
                 records.append(record)
         uN = self.scheme.finish(state)
-        return uN, (Trajectory(states, records, Yx) if store else None)
+        return uN, (Trajectory(states, records, Yx, z0) if store else None)
 
     def tlm(self, theta, traj, theta_dot):
         r"""Tangent-linear sweep: return :math:`\dot u_N` and the stored tangent states and records."""
         v, vd = self.layout.views(theta), self.layout.views(theta_dot)
-        u0_dot = mix(traj.spread, vd["opening.weight"])
-        u0_dot += vd["opening.bias"]
+        u0_dot = self._opening_tlm(vd, traj)
+        if traj.opening is not None:
+            u0_dot *= self.opening_activation.derivative(traj.opening)
         sd = self.scheme.start(u0_dot)
         tlm_states, tlm_records = [sd], []
         for k in range(self.N):
@@ -115,11 +128,12 @@ class Network:
                                            sd, self._layer(vd, k))
             tlm_states.append(sd)
             tlm_records.append(rec)
-        return self.scheme.finish(sd), Trajectory(tlm_states, tlm_records, None)
+        return self.scheme.finish(sd), Trajectory(tlm_states, tlm_records, None, None)
 
     def adjoint(self, theta, traj, lam_N):
         r"""Adjoint sweep from :math:`\lambda_N`: return :math:`\bar\theta` and the stored
-        adjoints :math:`\lambda_{k+1}` (the input of layer k's adjoint)."""
+        :class:`Adjoints` (:math:`\lambda_{k+1}`, the input of layer k's adjoint, and
+        :math:`\lambda_0`)."""
         v = self.layout.views(theta)
         grad = np.zeros(self.layout.size)
         g = self.layout.views(grad)
@@ -131,9 +145,12 @@ class Network:
                                                    self._layer(v, k), lam)
             g["layers.weight"][k] = th_bar.weight
             g["layers.bias"][k] = th_bar.bias
-        self._opening_adjoint(g, traj, self.scheme.start_adjoint(lam))
+        lam0 = self.scheme.start_adjoint(lam)
+        z0_bar = lam0 if traj.opening is None else \
+            lam0 * self.opening_activation.derivative(traj.opening)
+        self._opening_adjoint(g, traj, z0_bar)
         self.comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
-        return grad, lams
+        return grad, Adjoints(lams, lam0)
 
     def soa(self, theta, traj, tlm_traj, lams, theta_dot, mu_N):
         r"""Second-order adjoint sweep from :math:`\mu_N`: return :math:`\hat\theta`."""
@@ -144,14 +161,25 @@ class Network:
         for k in reversed(range(self.N)):
             mu, th_hat = self.scheme.step_soa(
                 k, traj.states[k], traj.records[k], self._layer(v, k), tlm_traj.states[k],
-                tlm_traj.records[k], self._layer(vd, k), lams[k], mu)
+                tlm_traj.records[k], self._layer(vd, k), lams.layers[k], mu)
             h["layers.weight"][k] = th_hat.weight
             h["layers.bias"][k] = th_hat.bias
-        self._opening_adjoint(h, traj, self.scheme.start_adjoint(mu))
+        mu0 = self.scheme.start_adjoint(mu)
+        if traj.opening is None:
+            z0_hat = mu0  # z0 is linear in (W0, b0) for fixed data
+        else:
+            _, d1, d2 = self.opening_activation.jet(traj.opening)
+            z0_hat = d1 * mu0 + d2 * self._opening_tlm(vd, traj) * lams.opening
+        self._opening_adjoint(h, traj, z0_hat)
         self.comm.Allreduce(MPI.IN_PLACE, hess, op=MPI.SUM)
         return hess
 
-    def _opening_adjoint(self, g, traj, lam0):
-        # u0 is linear in (W0, b0) for fixed data: its second-order term vanishes.
-        g["opening.weight"][...] = np.swapaxes(contract(traj.spread, lam0), 1, 2)
-        g["opening.bias"][...] = lam0.reshape(-1, self.C).sum(axis=0)
+    def _opening_tlm(self, vd, traj):
+        r""":math:`\dot z_0 = \sum_s D_s x\,\dot\Theta_{0,s}^T + \dot b_0`."""
+        z0_dot = mix(traj.spread, vd["opening.weight"])
+        z0_dot += vd["opening.bias"]
+        return z0_dot
+
+    def _opening_adjoint(self, g, traj, z0_bar):
+        g["opening.weight"][...] = np.swapaxes(contract(traj.spread, z0_bar), 1, 2)
+        g["opening.bias"][...] = z0_bar.reshape(-1, self.C).sum(axis=0)

@@ -115,13 +115,15 @@ class PooledClassifier:
         _, ell_dot = self._ell_dot(u_dot, record, v, vd)
         return float(np.sum(self._residual(record[1], labels) * ell_dot))
 
-    def soa(self, u, record, v, labels, u_dot, vd, adj=1.0, hess=0.0):
+    def soa(self, u, record, v, labels, u_dot, vd, adj=1.0, hess=0.0, gauss_newton=False):
         r"""Return :math:`(\hat u, \hat\theta)`, the tangent of :meth:`adjoint`; the softmax
-        Hessian is :math:`\dot{\bar\ell} = (p\odot\dot\ell - p\,(p\cdot\dot\ell))/B`."""
+        Hessian is :math:`\dot{\bar\ell} = (p\odot\dot\ell - p\,(p\cdot\dot\ell))/B`.
+        With ``gauss_newton`` the terms of the bilinear logits :math:`WF + c` weighted by the
+        residual are dropped, leaving :math:`J_\ell^T \nabla^2_\ell\mathrm{CE}\, J_\ell`."""
         F, p = record
         F_dot, ell_dot = self._ell_dot(u_dot, record, v, vd)
         r = self._residual(p, labels)
-        ell_bar = adj * r
+        ell_bar = 0.0 * r if gauss_newton else adj * r
         ell_hat = adj * (p * ell_dot - p * np.sum(p * ell_dot, axis=1, keepdims=True)) / len(labels)
         ell_hat += hess * r
         out = np.zeros(self.layout.size)
@@ -171,5 +173,6 @@ class FieldMisfit:
     def tlm(self, u, record, v, target, u_dot, vd):
         return self.comm.allreduce(float(np.sum(self.m * record * u_dot)), op=MPI.SUM) / u.shape[1]
 
-    def soa(self, u, record, v, target, u_dot, vd, adj=1.0, hess=0.0):
+    def soa(self, u, record, v, target, u_dot, vd, adj=1.0, hess=0.0, gauss_newton=False):
+        # quadratic in u: the Gauss-Newton and exact Hessians coincide
         return self.m * (adj * u_dot + hess * record) / u.shape[1], np.zeros(0)

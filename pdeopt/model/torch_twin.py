@@ -107,6 +107,9 @@ class TorchTwin:
         r""":math:`u_N` for ``theta`` (flat tensor) and images ``x`` ``(B, c_in, ny, nx)``."""
         v = self._views(theta)
         u = self.L(x, v["opening.weight"]) + v["opening.bias"][None, :, None, None]
+        opening = self.model.network.opening_activation
+        if opening is not None:
+            u = opening.torch(u)
         W, b = v["layers.weight"], v["layers.bias"]
         h, name = self.scheme.h, self.scheme.name
         p = u
@@ -128,25 +131,46 @@ class TorchTwin:
                 raise InputError(f"the torch twin has no scheme {name!r}.")
         return u
 
-    def loss(self, theta, x, target):
-        """The readout loss plus the regulariser, as a torch scalar."""
+    def logits(self, theta, x):
+        """The classifier's logits ``(B, K)``: pooled features of :math:`u_N`, then ``W F + c``."""
         v = self._views(theta)
         u = self.output(theta, x)
-        readout = self.model.readout
-        if isinstance(readout, FieldMisfit):
+        F = torch.nn.functional.avg_pool2d(u, 2)
+        F = F.permute(0, 2, 3, 1).reshape(u.shape[0], -1)
+        return F @ v["readout.weight"].T + v["readout.bias"]
+
+    def regularization(self, theta):
+        """:math:`R(\\theta)` as a torch scalar (zero without a regulariser)."""
+        r = self.regularizer
+        if r is None:
+            return torch.zeros((), dtype=theta.dtype)
+        v = self._views(theta)
+        R = 0.5 * r.alpha * torch.sum(theta * theta)
+        for name in r.layer_blocks:
+            d = v[name][1:] - v[name][:-1]
+            R = R + 0.5 * r.beta / r.h * torch.sum(d * d)
+        return R
+
+    def loss(self, theta, x, target):
+        """The readout loss plus the regulariser, as a torch scalar."""
+        if isinstance(self.model.readout, FieldMisfit):
+            u = self.output(theta, x)
             J = 0.5 * torch.sum(self.mass * (u - target) ** 2) / u.shape[0]
         else:
-            F = torch.nn.functional.avg_pool2d(u, 2)
-            F = F.permute(0, 2, 3, 1).reshape(u.shape[0], -1)
-            logits = F @ v["readout.weight"].T + v["readout.bias"]
-            J = torch.nn.functional.cross_entropy(logits, target)
-        if self.regularizer is not None:
-            r = self.regularizer
-            J = J + 0.5 * r.alpha * torch.sum(theta * theta)
-            for name in r.layer_blocks:
-                d = v[name][1:] - v[name][:-1]
-                J = J + 0.5 * r.beta / r.h * torch.sum(d * d)
-        return J
+            J = torch.nn.functional.cross_entropy(self.logits(theta, x), target)
+        return J + self.regularization(theta)
+
+    def gauss_newton_product(self, theta, x, direction):
+        r""":math:`(J_\ell^T \nabla^2\mathrm{CE}\, J_\ell + H_R) d` by forward- and reverse-mode
+        autograd (classifier only)."""
+        t = torch.tensor(theta, dtype=torch.float64)
+        d = torch.tensor(direction, dtype=torch.float64)
+        ell, Jd = torch.autograd.functional.jvp(lambda s: self.logits(s, x), t, d)
+        p = torch.softmax(ell, dim=1)
+        HJd = (p * Jd - p * torch.sum(p * Jd, dim=1, keepdim=True)) / ell.shape[0]
+        _, out = torch.autograd.functional.vjp(lambda s: self.logits(s, x), t, HJd)
+        _, HRd = torch.autograd.functional.hvp(self.regularization, t, d)
+        return (out + HRd).numpy()
 
     # -- conversions ----------------------------------------------------------------------
     def images(self, field):

@@ -20,7 +20,11 @@ class NetworkBlock(Block):
     It stores the forward trajectory of the last evaluation, the tangent-linear trajectory of
     the last TLM sweep and the adjoints of the last adjoint sweep: a Hessian action reuses the
     forward and adjoint sweeps and runs only the tangent-linear and second-order adjoint ones.
+    While :attr:`gauss_newton` is set, the reverse sweep of a Hessian action drops the terms
+    weighted by the first-order adjoint: :math:`J^T\mu_N`, one adjoint sweep.
     """
+
+    gauss_newton = False
 
     def __init__(self, network, x, theta, trajectory):
         super().__init__()
@@ -63,10 +67,12 @@ class NetworkBlock(Block):
         return prepared
 
     def prepare_evaluate_hessian(self, inputs, hessian_inputs, adj_inputs, relevant_dependencies):
+        mu_N = hessian_inputs[0]
+        if self.gauss_newton:
+            return self._full(self.network.adjoint(self._theta(inputs), self.trajectory, mu_N)[0])
         if self.adjoints is None or self.tlm_trajectory is None:
             raise PdeoptError("a Hessian action needs the adjoint and tangent-linear sweeps at "
                               "the current controls: call derivative() before hessian().")
-        mu_N = hessian_inputs[0]
         theta_dot = as_array(self.get_dependencies()[0].tlm_value)[:self.n]
         return self._full(self.network.soa(self._theta(inputs), self.trajectory,
                                            self.tlm_trajectory, self.adjoints, theta_dot, mu_N))
@@ -77,7 +83,12 @@ class NetworkBlock(Block):
 
 
 class ReadoutBlock(Block):
-    r"""The loss :math:`J(u_N, \theta)` of a readout (classifier or field misfit)."""
+    r"""The loss :math:`J(u_N, \theta)` of a readout (classifier or field misfit).
+
+    While :attr:`gauss_newton` is set, a Hessian action uses the readout's Gauss-Newton part.
+    """
+
+    gauss_newton = False
 
     def __init__(self, readout, layout, uN, theta, target, record):
         super().__init__()
@@ -129,7 +140,8 @@ class ReadoutBlock(Block):
         u_dot, vd = self._directions(u, *(d.tlm_value for d in self.get_dependencies()))
         u_hat, th_hat = self.readout.soa(u, self.record, self._views(inputs), self.target, u_dot,
                                          vd, adj=float(adj_inputs[0]),
-                                         hess=float(hessian_inputs[0]))
+                                         hess=float(hessian_inputs[0]),
+                                         gauss_newton=self.gauss_newton)
         return u_hat, self._full(th_hat)
 
     def evaluate_hessian_component(self, inputs, hessian_inputs, adj_inputs, block_variable, idx,

@@ -5,7 +5,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 from pyadjoint.overloaded_type import OverloadedType
 
-__all__ = ["ControlArray", "as_array"]
+__all__ = ["ControlArray", "as_array", "create_control_vec", "vec_to_array", "array_to_vec"]
 
 
 def as_array(value):
@@ -88,7 +88,7 @@ class ControlArray(OverloadedType):
 
     def create_vec(self) -> PETSc.Vec:
         """A PETSc Vec for these controls, in PETSc's default layout over ``comm``."""
-        return PETSc.Vec().createMPI((PETSc.DECIDE, self.array.size), comm=self.comm)
+        return create_control_vec(self.array.size, self.comm)
 
     def _ad_to_petsc(self, vec=None):
         vec = self.create_vec() if vec is None else vec
@@ -100,6 +100,11 @@ class ControlArray(OverloadedType):
 
     def __repr__(self):
         return f"ControlArray(size={self.array.size})"
+
+
+def create_control_vec(size: int, comm=MPI.COMM_WORLD) -> PETSc.Vec:
+    """A control Vec of global ``size`` in PETSc's default layout over ``comm`` (DESIGN.md §4)."""
+    return PETSc.Vec().createMPI((PETSc.DECIDE, size), comm=comm)
 
 
 def vec_to_array(vec, size, comm):

@@ -44,6 +44,25 @@ class Regularizer:
                 Y[1:] += c * d
         return out
 
+    def hessian_coo(self):
+        """:math:`H_R` as global ``(rows, cols, values)`` triplets, for assembly by PETSc."""
+        n = self.layout.size
+        rows, cols, vals = [np.arange(n)], [np.arange(n)], [np.full(n, self.alpha)]
+        c = self.beta / self.h
+        for name in self.layer_blocks:
+            shape = self.layout.shapes[self.layout.names.index(name)]
+            N, m = shape[0], int(np.prod(shape[1:]))
+            if N < 2:
+                continue
+            idx = self.layout.slice(name).start + np.arange(N * m).reshape(N, m)
+            lo, hi = idx[:-1].ravel(), idx[1:].ravel()
+            # c (theta_{k+1} - theta_k)^2 / 2 per edge: +c on both diagonals, -c off them.
+            rows += [lo, hi, lo, hi]
+            cols += [lo, hi, hi, lo]
+            vals += [np.full(lo.size, c), np.full(lo.size, c), np.full(lo.size, -c),
+                     np.full(lo.size, -c)]
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
     def value(self, theta: np.ndarray) -> float:
         return 0.5 * float(np.dot(theta, self.hessian_action(theta)))
 

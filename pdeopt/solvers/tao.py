@@ -16,6 +16,7 @@ from pdeopt.errors import ConvergenceError, InputError
 from pdeopt.options import configure, inserted, reason_name
 from pdeopt.parallel import print0
 from pdeopt.problem.control_array import ControlArray, array_to_vec, vec_to_array
+from pdeopt.solvers.reduced_hessian import ReducedHessian
 
 __all__ = ["TAOSolver", "TAOResult"]
 
@@ -58,7 +59,7 @@ class TAOSolver:
     ----------
     rf
         A :class:`~pdeopt.problem.reduced_functional.ReducedFunctional` (or anything with
-        ``objective``, ``gradient``, ``hessian_action``, ``size`` and ``model.comm``).
+        ``objective``, ``gradient``, ``hessian_action``, ``size`` and ``comm``).
     solver_parameters
         TAO options without the prefix, e.g. ``{"tao_type": "lmvm", "tao_max_it": 100}``.
     options_prefix
@@ -76,14 +77,12 @@ class TAOSolver:
     def __init__(self, rf, solver_parameters=None, options_prefix="pdeopt_tao_", monitor=True,
                  callback=None):
         self.rf, self.monitor, self.callback = rf, monitor, callback
-        self.comm = rf.model.comm
+        self.comm = rf.comm
         tao = PETSc.TAO().create(comm=self.comm)
         self._x = ControlArray(rf.point, comm=self.comm).create_vec()
         tao.setSolution(self._x)
         tao.setObjectiveGradient(self._objective_gradient, self._x.duplicate())
-        self._H = PETSc.Mat().createPython(((self._x.getLocalSize(), rf.size),) * 2,
-                                           context=_HessianContext(self), comm=self.comm)
-        self._H.setUp()
+        self._H = ReducedHessian.petsc_mat(rf, self._x)
         tao.setHessian(self._hessian, self._H)
         tao.setMonitor(self._monitor)
         self.tao = configure(tao, self.DEFAULT_SOLVER_PARAMETERS, solver_parameters, options_prefix)
@@ -108,8 +107,7 @@ class TAOSolver:
         return J
 
     def _hessian(self, tao, x, H, P):
-        context = self._H.getPythonContext()
-        context.theta, context.shift_value = self._array(x), 0.0
+        self._H.getPythonContext().set_point(self._array(x))
 
     def _monitor(self, tao):
         it = tao.getIterationNumber()
@@ -148,24 +146,3 @@ class TAOSolver:
             error.result = result
             raise error
         return result
-
-
-class _HessianContext:
-    """PETSc Python Mat context: :math:`y = (\\nabla^2\\hat J(\\theta) + sI)\\,x`.
-
-    The shift :math:`s` is what TAO's Newton methods add through ``MatShift``.
-    """
-
-    def __init__(self, solver):
-        self.solver = solver
-        self.theta = None
-        self.shift_value = 0.0
-
-    def shift(self, A, alpha):
-        self.shift_value += alpha
-
-    def mult(self, A, x, y):
-        s = self.solver
-        xa = s._array(x)
-        Hx = s.rf.hessian_action(self.theta, xa) + self.shift_value * xa
-        array_to_vec(Hx, y)

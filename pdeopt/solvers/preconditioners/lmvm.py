@@ -1,0 +1,82 @@
+r"""A limited-memory BFGS preconditioner: PETSc's LMVM Mat updated at every accepted iterate."""
+
+from types import MappingProxyType
+
+import numpy as np
+from petsc4py import PETSc
+
+from pdeopt.options import configure
+from pdeopt.problem.control_array import array_to_vec
+
+__all__ = ["LMVMPC"]
+
+
+class LMVMPC:
+    r"""Apply :math:`B_k^{-1}`, the L-BFGS inverse-Hessian approximation built from the pairs
+    :math:`(s_j, y_j) = (\theta_{j+1}-\theta_j,\ g_{j+1}-g_j)` of the accepted iterates.
+
+    :math:`B_k^{-1}` is PETSc's ``MatSolve`` on an LMVM matrix (``lmvmbfgs`` by default, any
+    ``mat_type`` of the LMVM family through the options). Curvature pairs with
+    :math:`s^Ty \le 0`, which occur away from a minimum, are rejected by PETSc, so
+    :math:`B_k` stays SPD.
+
+    Parameters
+    ----------
+    solver_parameters
+        Options of the LMVM Mat, e.g. ``{"mat_lmvm_hist_size": 10}``.
+    options_prefix
+        Their prefix (``-pdeopt_pc_lmvm_mat_lmvm_hist_size``).
+    """
+
+    DEFAULT_SOLVER_PARAMETERS = MappingProxyType({"mat_type": "lmvmbfgs",
+                                                  "mat_lmvm_hist_size": 10})
+
+    def __init__(self, solver_parameters=None, options_prefix="pdeopt_pc_lmvm_"):
+        self.solver_parameters, self.options_prefix = solver_parameters, options_prefix
+        self.B = None
+        self.pairs = []  # the (theta, g) of the accepted iterates, for checkpoints
+
+    def setUp(self, pc):
+        if self.B is not None:
+            return
+        A, _ = pc.getOperators()
+        B = PETSc.Mat().create(comm=A.getComm())
+        B.setSizes(A.getSizes())
+        self.B = configure(B, self.DEFAULT_SOLVER_PARAMETERS, self.solver_parameters,
+                           self.options_prefix)
+        self._x, self._g = A.createVecs()
+        for theta, g in self.pairs:
+            self._update(theta, g)
+
+    def _update(self, theta, g):
+        array_to_vec(theta, self._x)
+        array_to_vec(g, self._g)
+        self.B.updateLMVM(self._x, self._g)
+
+    def update(self, theta, gradient, Jhat):
+        """Add the accepted iterate to the history."""
+        if self.pairs and np.array_equal(self.pairs[-1][0], theta):
+            return  # a resumed run revisits its last iterate
+        self.pairs = (self.pairs + [(np.array(theta), np.array(gradient))])[-self._keep():]
+        if self.B is not None:
+            self._update(theta, gradient)
+
+    def _keep(self):
+        return 1 + int(dict(self.DEFAULT_SOLVER_PARAMETERS, **(self.solver_parameters or {}))
+                       ["mat_lmvm_hist_size"])
+
+    def apply(self, pc, x, y):
+        self.B.solve(x, y)
+
+    def state(self):
+        return {f"lmvm_pair_{i}_{k}": v for i, pair in enumerate(self.pairs)
+                for k, v in zip(("theta", "gradient"), pair)}
+
+    def restore(self, arrays):
+        n = sum(1 for k in arrays if k.startswith("lmvm_pair_") and k.endswith("_theta"))
+        self.pairs = [(arrays[f"lmvm_pair_{i}_theta"], arrays[f"lmvm_pair_{i}_gradient"])
+                      for i in range(n)]
+        if self.B is not None:
+            self.B.resetLMVM()
+            for theta, g in self.pairs:
+                self._update(theta, g)

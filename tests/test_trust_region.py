@@ -1,0 +1,208 @@
+"""Trust-region Newton-CG: analytic problems, every stop, faults, resume, and the network."""
+
+import json
+
+import numpy as np
+import pytest
+from petsc4py import PETSc
+
+import pdeopt
+from analytic import AnalyticFunctional, quadratic, rosenbrock, saddle
+from conftest import make_problem
+from pdeopt import TerminationReason, TrustRegionNewtonCG
+from pdeopt.solvers.preconditioners import LMVMPC, LowRankPC, RegularizerPC
+
+
+def test_convex_quadratic_in_one_newton_step():
+    Jhat, minimiser = quadratic()
+    result = TrustRegionNewtonCG(Jhat, {"radius": 1e3, "forcing": "fixed"},
+                                 solver_parameters={"ksp_rtol": 1e-14}, monitor=False).solve()
+    assert result.reason is TerminationReason.CONVERGED_GATOL
+    assert result.iterations == 1
+    assert np.max(np.abs(result.theta - minimiser)) < 1e-10
+    # The model decrease that PETSc reports is the quadratic's exact decrease.
+    assert result.history[1]["rho"] == pytest.approx(1.0, abs=1e-10)
+
+
+@pytest.mark.parametrize("ksp_type", ["stcg", "nash", "gltr"])
+def test_rosenbrock(ksp_type):
+    result = TrustRegionNewtonCG(rosenbrock(), {"max_it": 150},
+                                 solver_parameters={"ksp_type": ksp_type}, monitor=False).solve()
+    assert result.converged, result.reason
+    assert np.allclose(result.theta, [1.0, 1.0], atol=1e-7)
+    assert result.counts["rejected"] < result.iterations
+
+
+def test_negative_curvature_leads_away_from_the_saddle():
+    result = TrustRegionNewtonCG(saddle(), monitor=False).solve()
+    assert result.converged
+    assert np.allclose(np.abs(result.theta), [0.0, 1.0], atol=1e-7)
+    assert result.history[2]["ksp_reason"] == "CONVERGED_NEG_CURVE"
+    assert result.objective == pytest.approx(-0.25, abs=1e-12)
+
+
+def _small_problem():
+    """One channel, one layer: no channel-permutation symmetry, so one local minimum nearby."""
+    return make_problem("parabolic", channels=1, depth=1)
+
+
+def test_agrees_with_scipy_trust_krylov():
+    """From a point in a minimum's basin (non-convex: other starts may find other minima)."""
+    from scipy.optimize import minimize
+    _, _, rf, theta = _small_problem()
+    start = TrustRegionNewtonCG(rf, {"gatol": 1e-2}, monitor=False).solve(theta).theta
+    result = TrustRegionNewtonCG(rf, {"gatol": 1e-9, "max_it": 100}, monitor=False).solve(start)
+    assert result.converged, result.reason
+    ref = minimize(rf.objective, start, jac=rf.gradient, hessp=rf.hessian_action,
+                   method="trust-krylov", options={"gtol": 1e-9, "inexact": False})
+    assert np.linalg.norm(rf.gradient(ref.x)) < 1e-6
+    assert result.objective == pytest.approx(ref.fun, rel=1e-10)
+    assert np.linalg.norm(result.theta - ref.x) <= 1e-5 * np.linalg.norm(ref.x)
+
+
+@pytest.mark.parametrize("make_pc", [lambda rf: RegularizerPC(rf.regularizer),
+                                     lambda rf: LMVMPC(),
+                                     lambda rf: LowRankPC(rf.regularizer, rank=8, oversampling=4)],
+                         ids=["regularizer", "lmvm", "low_rank"])
+def test_preconditioners_reach_the_same_minimum(make_pc):
+    _, _, rf, theta = _small_problem()
+    plain = TrustRegionNewtonCG(rf, {"gatol": 1e-9, "max_it": 100}, monitor=False).solve(theta)
+    result = TrustRegionNewtonCG(rf, {"gatol": 1e-9, "max_it": 100}, preconditioner=make_pc(rf),
+                                 monitor=False).solve(theta)
+    assert result.converged, result.reason
+    assert result.objective == pytest.approx(plain.objective, rel=1e-10)
+    assert np.linalg.norm(result.theta - plain.theta) <= 1e-5 * np.linalg.norm(plain.theta)
+
+
+def test_regularizer_pc_solves_the_regularizer_hessian():
+    _, model, rf, theta = make_problem("parabolic")
+    solver = TrustRegionNewtonCG(rf, preconditioner=RegularizerPC(rf.regularizer), monitor=False)
+    pc = solver.ksp.getPC()
+    x, y = solver._x.duplicate(), solver._x.duplicate()
+    v = np.random.default_rng(0).standard_normal(rf.size)
+    x.setArray(rf.regularizer.hessian_action(v)[slice(*x.getOwnershipRange())])
+    pc.apply(x, y)
+    assert np.allclose(y.getArray(), v[slice(*y.getOwnershipRange())], rtol=1e-10, atol=1e-12)
+
+
+def test_low_rank_pc_captures_the_misfit_spectrum():
+    """Sampling the whole space, the nonzero generalised eigenvalues of (H - H_R, H_R) are exact."""
+    _, _, rf, theta = make_problem("parabolic", channels=1, depth=1)
+    pc = LowRankPC(rf.regularizer, rank=rf.size, oversampling=0)
+    solver = TrustRegionNewtonCG(rf, preconditioner=pc, monitor=False)
+    solver.ksp.getPC().setUp()
+    pc.update(theta, rf.gradient(theta), rf)
+    H = np.column_stack([rf.hessian_action(theta, e) for e in np.eye(rf.size)])
+    HR = np.column_stack([rf.regularizer.hessian_action(e) for e in np.eye(rf.size)])
+    lam = np.linalg.eigvals(np.linalg.solve(HR, H - HR)).real
+    tol = 1e-6 * np.abs(lam).max()
+    assert np.allclose(np.sort(pc.eigenvalues[np.abs(pc.eigenvalues) > tol]),
+                       np.sort(lam[np.abs(lam) > tol]), rtol=1e-8, atol=1e-8 * tol)
+
+
+def test_every_stop_is_reported():
+    _, _, rf, theta = make_problem("parabolic")
+    assert TrustRegionNewtonCG(rf, {"max_it": 2}, monitor=False).solve(theta).reason \
+        is TerminationReason.DIVERGED_MAXITS
+    assert TrustRegionNewtonCG(rf, {"grtol": 0.5, "gatol": 0.0}, monitor=False).solve(theta) \
+        .reason is TerminationReason.CONVERGED_GRTOL
+    assert TrustRegionNewtonCG(rf, {"gatol": 1e3}, monitor=False).solve(theta).reason \
+        is TerminationReason.CONVERGED_GATOL
+    # A wrong gradient: the model never predicts the objective, the radius collapses.
+    q, _ = quadratic()
+    wrong = AnalyticFunctional(q.f, lambda x: -q.grad(x), q.hess, q.point)
+    result = TrustRegionNewtonCG(wrong, {"radius_min": 1e-6}, monitor=False).solve()
+    assert result.reason is TerminationReason.DIVERGED_TR_REDUCTION
+    assert not result.converged and np.array_equal(result.theta, q.point)
+
+
+def test_diverged_inner_solve_raises_with_petsc_reason_and_keeps_the_iterate():
+    q, _ = quadratic()
+    broken = AnalyticFunctional(q.f, q.grad, lambda x: np.full((x.size, x.size), np.nan),
+                                q.point)
+    with pytest.raises(pdeopt.ConvergenceError, match="DIVERGED_NANORINF") as info:
+        TrustRegionNewtonCG(broken, monitor=False).solve()
+    assert info.value.result.reason is TerminationReason.DIVERGED_LINEAR_SOLVE
+    assert np.array_equal(info.value.result.theta, q.point)
+
+
+def test_non_finite_start_is_an_error_before_any_work():
+    _, _, rf, theta = make_problem("parabolic")
+    bad = theta.copy()
+    bad[3] = np.nan
+    before = dict(rf.counts)
+    with pytest.raises(pdeopt.InputError, match="finite"):
+        TrustRegionNewtonCG(rf, monitor=False).solve(bad)
+    assert rf.counts == before
+
+
+def test_non_finite_trial_point_is_a_rejected_step():
+    rb = rosenbrock()
+    # NaN outside a ball around the minimiser (1, 1) that the first, too long, steps leave.
+    fenced = AnalyticFunctional(lambda x: rb.f(x) if np.linalg.norm(x) < 3.0 else np.nan,
+                                rb.grad, rb.hess, rb.point)
+    result = TrustRegionNewtonCG(fenced, {"radius": 100.0, "max_it": 150}, monitor=False).solve()
+    assert result.converged
+    nan_steps = [h for h in result.history if not h["accepted"] and h["rho"] is None]
+    assert nan_steps and result.counts["rejected"] >= len(nan_steps)
+    assert np.allclose(result.theta, [1.0, 1.0], atol=1e-7)
+
+
+@pytest.mark.parametrize("make_pc", [lambda rf: None, lambda rf: LMVMPC()], ids=["none", "lmvm"])
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, make_pc):
+    _, _, rf, theta = make_problem("parabolic")
+    full = TrustRegionNewtonCG(rf, {"max_it": 6}, preconditioner=make_pc(rf),
+                               monitor=False).solve(theta)
+    first = TrustRegionNewtonCG(rf, {"max_it": 3}, preconditioner=make_pc(rf), monitor=False,
+                                checkpoint=tmp_path / "ckpt").solve(theta)
+    assert first.iterations == 3
+    state = json.loads((tmp_path / "ckpt" / "state.json").read_text())
+    assert state["iteration"] == 3 and len(list((tmp_path / "ckpt").glob("*.h5"))) == 1
+    resumed = TrustRegionNewtonCG(rf, {"max_it": 6}, preconditioner=make_pc(rf), monitor=False,
+                                  checkpoint=tmp_path / "ckpt").solve(resume=True)
+    assert resumed.iterations == 6
+    assert np.linalg.norm(resumed.theta - full.theta) <= 1e-10 * np.linalg.norm(full.theta)
+    assert [h["objective"] for h in resumed.history] == pytest.approx(
+        [h["objective"] for h in full.history], rel=1e-10)
+
+
+def test_resume_without_checkpoint_is_an_error(tmp_path):
+    _, _, rf, _ = make_problem("parabolic")
+    with pytest.raises(pdeopt.InputError, match="no checkpoint"):
+        TrustRegionNewtonCG(rf, checkpoint=tmp_path / "none", monitor=False).solve(resume=True)
+
+
+def test_options_are_checked():
+    _, _, rf, _ = make_problem("parabolic")
+    with pytest.raises(pdeopt.OptionError, match="max_iters"):
+        TrustRegionNewtonCG(rf, {"max_iters": 3})
+    with pytest.raises(pdeopt.OptionError, match="ksp_bogus"):
+        TrustRegionNewtonCG(rf, solver_parameters={"ksp_bogus": 1})
+    with pytest.raises(pdeopt.OptionError, match="ksp_type"):
+        TrustRegionNewtonCG(rf, solver_parameters={"ksp_type": "gmres"})
+
+
+def test_command_line_selects_the_subproblem_solver():
+    _, _, rf, theta = make_problem("parabolic")
+    PETSc.Options()["mytr_ksp_type"] = "nash"
+    try:
+        solver = TrustRegionNewtonCG(rf, {"max_it": 2}, options_prefix="mytr_", monitor=False)
+        assert solver.ksp.getType() == "nash"
+        assert solver.solve(theta).objective < rf.objective(theta)
+    finally:
+        PETSc.Options().delValue("mytr_ksp_type")
+
+
+def test_counts_and_history_on_the_network(tmp_path):
+    _, _, rf, theta = make_problem("parabolic")
+    solver = TrustRegionNewtonCG(rf, {"max_it": 4}, monitor=False)
+    result = solver.solve(theta)
+    c = result.counts
+    assert c["hessian_actions"] == c["ksp_iterations"] > 0
+    # one trial forward per iteration, one adjoint at the start and per accepted step
+    assert c["forward"] == result.iterations and c["adjoint"] == 1 + result.iterations - c["rejected"]
+    assert [h["objective"] for h in result.history if h["accepted"]] == sorted(
+        [h["objective"] for h in result.history if h["accepted"]], reverse=True)
+    solver.write_history(result, tmp_path / "history.json")
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert saved["reason"] == "DIVERGED_MAXITS" and len(saved["history"]) == 5
