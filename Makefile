@@ -13,7 +13,9 @@ RUN := source $(VENV)/bin/activate && export PETSC_DIR=$(PETSC_DIR) PETSC_ARCH= 
 	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 &&
 MPIEXEC := mpiexec -n $(NP) --bind-to none
 
-.PHONY: env test test-serial test-parallel demo bench clean-results
+B5_SIZE ?= full
+
+.PHONY: env test test-serial test-parallel demo bench reproduce-optimizers clean-results
 
 env: $(PDEOPT_TOOLCHAIN)/.done-python-packages
 
@@ -30,6 +32,9 @@ demo: env
 bench: env
 	$(RUN) python benchmarks/derivative_cost.py --size S --json
 	$(RUN) python benchmarks/derivative_cost.py --size M --json
+
+reproduce-optimizers: env
+	$(RUN) python benchmarks/optimizers.py --size $(B5_SIZE)
 
 clean-results:
 	rm -rf results

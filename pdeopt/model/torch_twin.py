@@ -66,7 +66,9 @@ class TorchTwin:
             raise InputError(f"the torch twin supports the grid basis {list(GRID_BASIS)}.")
         hx, hy = grid.cell_size
         Dx, Dy = _difference_matrices(grid.nx), _difference_matrices(grid.ny)
-        self.pairs = [(Dx[GRID_BASIS[n][0]], Dy[GRID_BASIS[n][1]]) for n in names]
+        self.X, self.Y = torch.stack(Dx), torch.stack(Dy)
+        # stencil s = Y[iy] (x) X[ix]: its mixing matrix goes to slot (iy, ix) of a 3x3 grid
+        self.slots = torch.tensor([[GRID_BASIS[n][1], GRID_BASIS[n][0]] for n in names])
         wx = torch.full((grid.nx,), hx, dtype=torch.float64)
         wy = torch.full((grid.ny,), hy, dtype=torch.float64)
         wx[[0, -1]] *= 0.5
@@ -80,23 +82,21 @@ class TorchTwin:
                       + self.scheme.h * self.scheme.diffusivity * hx * hy * stiffness)
 
     # -- operators ------------------------------------------------------------------------
-    def _apply(self, u, s):
-        X, Y = self.pairs[s]
-        return Y @ u @ X.T
-
-    def _apply_T(self, u, s):
-        X, Y = self.pairs[s]
-        return Y.T @ u @ X
+    def _grid(self, W):
+        """The mixing matrices on the 3x3 grid of 1-D factor pairs (zero where unused)."""
+        Wg = W.new_zeros((3, 3) + tuple(W.shape[1:]))
+        Wg[self.slots[:, 0], self.slots[:, 1]] = W
+        return Wg
 
     def L(self, u, W):
-        r""":math:`\sum_s D_s u \Theta_s^T`."""
-        return sum(torch.einsum("dc,bcyx->bdyx", W[s], self._apply(u, s)) for s in range(len(W)))
+        r""":math:`\sum_s D_s u \Theta_s^T`, :math:`D_s u = Y_s u X_s^T` on every image."""
+        V = torch.einsum("eyi,bcij,axj->eabcyx", self.Y, u, self.X)
+        return torch.einsum("eadc,eabcyx->bdyx", self._grid(W), V)
 
     def K_star(self, a, W):
         r""":math:`M^{-1}\sum_s D_s^T (M a)\Theta_s`."""
-        Ma = self.mass * a
-        return sum(torch.einsum("cd,bcyx->bdyx", W[s], self._apply_T(Ma, s))
-                   for s in range(len(W))) / self.mass
+        V = torch.einsum("eiy,bcij,ajx->eabcyx", self.Y, self.mass * a, self.X)
+        return torch.einsum("eacd,eabcyx->bdyx", self._grid(W), V) / self.mass
 
     # -- network --------------------------------------------------------------------------
     def _views(self, theta):

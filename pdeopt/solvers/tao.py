@@ -113,7 +113,8 @@ class TAOSolver:
         it = tao.getIterationNumber()
         f, gnorm, _ = tao.getSolutionNorm()
         entry = {"iteration": int(it), "objective": float(f), "gradient_norm": float(gnorm),
-                 "seconds": time.perf_counter() - self._t0}
+                 "seconds": time.perf_counter() - self._t0,
+                 "counts": dict(getattr(self.rf, "counts", {}))}
         self.history.append(entry)
         if self.monitor:
             print0(f"{it:4d} TAO {self.type:6s} J {f:.10e} ||g|| {gnorm:.4e}", comm=self.comm)

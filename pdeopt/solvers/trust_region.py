@@ -213,8 +213,9 @@ class TrustRegionNewtonCG:
     COUNTS = ("forward", "adjoint", "hessian_actions", "ksp_iterations", "rejected")
 
     def __init__(self, Jhat, parameters=None, preconditioner=None, solver_parameters=None,
-                 options_prefix="pdeopt_tr_", monitor=True, checkpoint=None):
+                 options_prefix="pdeopt_tr_", monitor=True, checkpoint=None, callback=None):
         self.Jhat, self.comm = Jhat, Jhat.comm
+        self.callback = callback
         self.parameters = TrustRegionParameters.from_dict(parameters)
         self.monitor = monitor
         self.checkpoint = None if checkpoint is None else OptimizerCheckpoint(checkpoint,
@@ -374,6 +375,8 @@ class TrustRegionNewtonCG:
                 state["gnorm_prev"], state["eta"] = gnorm, eta
                 gnorm = float(np.linalg.norm(g))
                 self._update_preconditioner(theta, g)
+                if self.callback is not None:
+                    self.callback(it + 1, theta, f, gnorm)
             else:
                 self._counts_base["rejected"] += 1
             state["iteration"] = it + 1
@@ -426,8 +429,9 @@ class TrustRegionNewtonCG:
                  "rho": None if rho is None or not np.isfinite(rho) else float(rho), "step_norm": step_norm,
                  "ksp_iterations": int(ksp_its), "ksp_reason": ksp_reason,
                  "accepted": bool(accepted), "seconds": time.perf_counter() - self._t0}
-        history.append(entry)
         state["counts"] = self._counts()
+        entry["counts"] = dict(state["counts"])
+        history.append(entry)
         if self.monitor:
             rho_s = "" if rho is None else f" rho {rho: .3e}"
             print0(f"{entry['iteration']:4d} TR {self.ksp.getType():4s} J {f:.10e} "

@@ -1,0 +1,257 @@
+"""B5: time to a target training loss, trust-region Newton-CG against Adam and L-BFGS.
+
+    python benchmarks/optimizers.py [--size full|small|ci] [--seeds 0 1 2] [--json]
+
+DESIGN.md §7, B5: wall time to a target training loss for TR-Newton-CG in the demo's default
+configuration (Gauss-Newton model, L-BFGS preconditioner), divided by that of the best-tuned
+Adam (learning rates 1e-3 … 1e-1, 2000 full-batch iterations), both float64 on the same
+model, data and initial point; target = 1.05 × the best loss Adam reaches; median over the
+seeds (each seed draws the initial controls); timing from the first objective evaluation.
+Also run, for the table: TR-Newton-CG with each preconditioner, TAO ``ntr`` and ``lmvm``, and
+L-BFGS on the torch twin. Adam and L-BFGS run on the torch twin (the same discrete network in
+torch, one thread). Work is counted in forward+adjoint equivalents: a gradient is 2, a Hessian
+or Gauss-Newton action 2 (a tangent-linear and a reverse sweep), an objective alone 1.
+
+``--size full`` is B5 as defined (all 1078 training digits; Adam's 10 000 torch-twin iterations
+per seed dominate: hours on 2 cores); ``small`` uses 180 training digits and 300 Adam
+iterations per learning rate, ``ci`` a few iterations for the tests.
+
+Writes results/optimizers/summary.json, table.md and loss.png (rank 0).
+"""
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from mpi4py import MPI
+
+import pdeopt
+from pdeopt.model.torch_twin import TorchTwin
+from pdeopt.solvers.preconditioners import LMVMPC, LowRankPC, RegularizerPC
+
+SIZES = {
+    "full": dict(limit=None, adam_its=2000, tr_its=60, tao_its=300, lbfgs_its=300),
+    "small": dict(limit=300, adam_its=300, tr_its=40, tao_its=150, lbfgs_its=150),
+    "ci": dict(limit=100, adam_its=8, tr_its=3, tao_its=3, lbfgs_its=3),
+}
+LEARNING_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+C, N, T, ALPHA, BETA = 8, 4, 2.0, 1e-3, 1e-2  # the demo's network and regulariser
+
+
+class Problem:
+    """The demo's training problem for one seed, in pdeopt and in torch."""
+
+    def __init__(self, size, seed, comm):
+        grid = pdeopt.PixelGrid(8, comm=comm)
+        data = pdeopt.load_digits(grid, seed=0, limit=SIZES[size]["limit"])
+        self.train, self.test = data["train"], data["test"]
+        ops = pdeopt.assemble_operators(grid)
+        scheme = pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=T / N)
+        self.model = pdeopt.Model(pdeopt.Network(scheme, channels=C, depth=N),
+                                  pdeopt.PooledClassifier(grid, channels=C, classes=10))
+        self.regularizer = pdeopt.Regularizer(self.model.layout, alpha=ALPHA, beta=BETA,
+                                              step=T / N)
+        self.theta0 = self.model.initial_controls(seed=seed)
+        self.twin = TorchTwin(self.model, grid, self.regularizer)
+        self.x_torch = self.twin.images(self.train.x)
+        self.y_torch = torch.tensor(self.train.labels)
+
+    def reduced_functional(self):
+        return pdeopt.ReducedFunctional(self.model, self.train.x, self.train.labels,
+                                        self.regularizer, theta=self.theta0)
+
+    def accuracy(self, theta):
+        return self.model.accuracy(theta, self.test.x, self.test.labels)
+
+
+def _work(counts):
+    """Forward+adjoint equivalents of a reduced functional's or a solver's counts."""
+    actions = counts.get("hessian_actions",
+                         counts.get("soa", 0) + counts.get("gauss_newton", 0))
+    return counts["forward"] + counts["adjoint"] + 2 * actions
+
+
+def run_trust_region(problem, its, preconditioner):
+    t0 = time.perf_counter()
+    Jhat = problem.reduced_functional()  # its taped forward is the first evaluation
+    setup = time.perf_counter() - t0
+    pc = {"none": None, "regularizer": RegularizerPC(problem.regularizer), "lmvm": LMVMPC(),
+          "low_rank": LowRankPC(problem.regularizer, rank=10, oversampling=5,
+                                rebuild_every=5)}[preconditioner]
+    solver = pdeopt.TrustRegionNewtonCG(Jhat, {"max_it": its, "hessian": "gauss_newton"},
+                                        preconditioner=pc, solver_parameters={"ksp_max_it": 30},
+                                        monitor=False)
+    r = solver.solve()
+    curve = [(setup + h["seconds"], h["objective"], _work(h["counts"])) for h in r.history]
+    return {"theta": r.theta, "curve": curve, "iterations": r.iterations,
+            "gradients": Jhat.counts["adjoint"], "hessian_actions": r.counts["hessian_actions"],
+            "work": _work(Jhat.counts)}
+
+
+def run_tao(problem, its, tao_type):
+    t0 = time.perf_counter()
+    Jhat = problem.reduced_functional()
+    setup = time.perf_counter() - t0
+    solver = pdeopt.TAOSolver(Jhat, {"tao_type": tao_type, "tao_max_it": its, "tao_gatol": 0.0},
+                              options_prefix=f"bench_{tao_type}_", monitor=False)
+    r = solver.solve()
+    curve = [(setup + h["seconds"], h["objective"], _work(h["counts"])) for h in r.history]
+    return {"theta": r.theta, "curve": curve, "iterations": r.iterations,
+            "gradients": Jhat.counts["adjoint"], "hessian_actions": Jhat.counts["soa"],
+            "work": _work(Jhat.counts)}
+
+
+def run_adam(problem, its, lr):
+    t = torch.tensor(problem.theta0, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([t], lr=lr)
+    curve, t0 = [], time.perf_counter()
+    for i in range(its):
+        opt.zero_grad()
+        J = problem.twin.loss(t, problem.x_torch, problem.y_torch)
+        curve.append((time.perf_counter() - t0, float(J), 2 * i + 1))
+        J.backward()
+        opt.step()
+    with torch.no_grad():
+        curve.append((time.perf_counter() - t0,
+                      float(problem.twin.loss(t, problem.x_torch, problem.y_torch)), 2 * its + 1))
+    return {"theta": t.detach().numpy().copy(), "curve": curve, "iterations": its,
+            "gradients": its, "hessian_actions": 0, "work": 2 * its + 1}
+
+
+def run_lbfgs(problem, its):
+    t = torch.tensor(problem.theta0, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([t], lr=1.0, max_iter=its, history_size=10,
+                            line_search_fn="strong_wolfe", tolerance_grad=0.0,
+                            tolerance_change=0.0)
+    curve, evals, t0 = [], [0], time.perf_counter()
+
+    def closure():
+        opt.zero_grad()
+        J = problem.twin.loss(t, problem.x_torch, problem.y_torch)
+        J.backward()
+        evals[0] += 1
+        curve.append((time.perf_counter() - t0, float(J), 2 * evals[0]))
+        return J
+
+    opt.step(closure)
+    return {"theta": t.detach().numpy().copy(), "curve": curve,
+            "iterations": opt.state[opt._params[0]]["n_iter"], "gradients": evals[0],
+            "hessian_actions": 0, "work": 2 * evals[0]}
+
+
+def seconds_to(curve, target):
+    """First time the loss is at most ``target`` (None if never)."""
+    for seconds, loss, _ in curve:
+        if loss <= target:
+            return seconds
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=SIZES, default="full")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args()
+    comm = MPI.COMM_WORLD
+    torch.set_num_threads(1)
+    cfg = SIZES[args.size]
+    runs, accuracy, baselines = [], {}, []
+    for seed in args.seeds:
+        problem = Problem(args.size, seed, comm)
+        results = {"tr_newton_cg": run_trust_region(problem, cfg["tr_its"], "lmvm")}
+        for pc in ("none", "regularizer", "low_rank"):
+            results[f"tr_newton_cg_pc_{pc}"] = run_trust_region(problem, cfg["tr_its"], pc)
+        for tao_type in ("ntr", "lmvm"):
+            results[f"tao_{tao_type}"] = run_tao(problem, cfg["tao_its"], tao_type)
+        adam = {lr: run_adam(problem, cfg["adam_its"], lr) for lr in LEARNING_RATES}
+        best_lr = min(adam, key=lambda lr: min(c[1] for c in adam[lr]["curve"]))
+        results["adam"] = adam[best_lr]
+        results["lbfgs"] = run_lbfgs(problem, cfg["lbfgs_its"])
+        target = 1.05 * min(c[1] for c in results["adam"]["curve"])
+        for name, r in results.items():
+            accuracy.setdefault(name, []).append(problem.accuracy(r["theta"]))
+            runs.append({"optimizer": name, "seed": seed, "target_loss": target,
+                         "seconds_to_target": seconds_to(r["curve"], target),
+                         "iterations": int(r["iterations"]), "gradients": int(r["gradients"]),
+                         "hessian_actions": int(r["hessian_actions"]),
+                         "final_loss": float(r["curve"][-1][1]), "work": int(r["work"]),
+                         "adam_learning_rate": best_lr if name == "adam" else None,
+                         "curve": r["curve"]})
+        baselines.append(_logistic_baseline(problem))
+
+    def ratio(other):
+        values = []
+        for seed in args.seeds:
+            t = {r["optimizer"]: r["seconds_to_target"] for r in runs if r["seed"] == seed}
+            values.append(np.inf if t["tr_newton_cg"] is None else
+                          (np.nan if t[other] is None else t["tr_newton_cg"] / t[other]))
+        return float(np.median(values))
+
+    summary = {"target_loss": float(np.median([r["target_loss"] for r in runs
+                                               if r["optimizer"] == "adam"])),
+               "tr_newton_cg_over_adam": ratio("adam"),
+               "tr_newton_cg_over_lbfgs": ratio("lbfgs"),
+               "test_accuracy_mean": {k: float(np.mean(v)) for k, v in accuracy.items()},
+               "baseline_logistic_accuracy_mean": float(np.mean(baselines)),
+               "size": args.size, "seeds": args.seeds,
+               "runs": [{k: v for k, v in r.items() if k != "curve"} for r in runs]}
+    if comm.rank == 0:
+        out = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "optimizers"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        (out / "table.md").write_text(_table(summary))
+        _plot(runs, out / "loss.png")
+        print(json.dumps(summary) if args.json else _table(summary))
+    comm.Barrier()
+
+
+def _logistic_baseline(problem):
+    from sklearn.linear_model import LogisticRegression
+    train, test = problem.train, problem.test
+    model = LogisticRegression(C=1.0, max_iter=5000).fit(train.images.reshape(len(train), -1),
+                                                         train.labels)
+    return float(model.score(test.images.reshape(len(test), -1), test.labels))
+
+
+def _table(summary):
+    lines = [f"B5 = TR-Newton-CG / Adam: {summary['tr_newton_cg_over_adam']:.3f} "
+             f"(target loss {summary['target_loss']:.4g}); TR / L-BFGS: "
+             f"{summary['tr_newton_cg_over_lbfgs']:.3f}", "",
+             "| optimizer | seed | s to target | iterations | gradients | Hessian actions | "
+             "work | final loss | test accuracy |", "|---|---|---|---|---|---|---|---|---|"]
+    acc = summary["test_accuracy_mean"]
+    for r in summary["runs"]:
+        s = "—" if r["seconds_to_target"] is None else f"{r['seconds_to_target']:.2f}"
+        lines.append(f"| {r['optimizer']} | {r['seed']} | {s} | {r['iterations']} | "
+                     f"{r['gradients']} | {r['hessian_actions']} | {r['work']} | "
+                     f"{r['final_loss']:.4g} | {acc[r['optimizer']]:.4f} (mean) |")
+    lines.append(f"\nlogistic regression on the pixels: {summary['baseline_logistic_accuracy_mean']:.4f}")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(runs, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    seed = runs[0]["seed"]
+    for r in (r for r in runs if r["seed"] == seed):
+        t, loss, work = np.array(r["curve"]).T
+        ax[0].semilogy(t, loss, label=r["optimizer"])
+        ax[1].semilogy(work, loss, label=r["optimizer"])
+    ax[0].set(xlabel="wall time [s]", ylabel="training loss", title=f"seed {seed}")
+    ax[1].set(xlabel="work [forward+adjoint equivalents]", title="against work")
+    ax[0].axhline(runs[0]["target_loss"], color="k", lw=0.5)
+    ax[1].axhline(runs[0]["target_loss"], color="k", lw=0.5)
+    ax[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
