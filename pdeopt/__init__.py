@@ -24,13 +24,15 @@ import firedrake  # noqa: F401  (initialises PETSc before petsc4py is imported)
 
 from pdeopt.errors import ConvergenceError, InputError, OptionError, PdeoptError  # noqa: F401
 from pdeopt.parallel import print0  # noqa: F401
-from pdeopt.data import Dataset, load_digits  # noqa: F401
+from pdeopt.data import Dataset, RegressionData, diffusion_reaction_data, load_digits  # noqa: F401
 from pdeopt.model import (GRID_BASIS, MESH_BASIS, ControlLayout, FieldMisfit,  # noqa: F401
                           ForwardEulerScheme, IMEXScheme, LeapfrogScheme, Model, Network,
-                          OperatorSet, ParabolicScheme, PixelGrid, PooledClassifier, SCHEMES,
+                          OperatorSet, ParabolicScheme, PixelGrid, PooledClassifier, ProbeRegression,
+                          SCHEMES,
                           SmoothReLU, Softplus, Tanh, activation, assemble_operators)
-from pdeopt.problem import (ControlArray, ReducedFunctional, Regularizer,  # noqa: F401
-                            dot_test, taylor_check, training_loss)
+from pdeopt.problem import (ControlArray, ProjectedReducedFunctional,  # noqa: F401
+                            ReducedFunctional, Regularizer, dot_test, taylor_check,
+                            training_loss)
 from pdeopt.solvers import (OptimizerCheckpoint, ReducedHessian, TAOResult,  # noqa: F401
                             TAOSolver, TerminationReason, TrustRegionNewtonCG,
                             TrustRegionParameters, TrustRegionResult)

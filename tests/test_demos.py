@@ -20,7 +20,7 @@ def _run(name, tmp_path, monkeypatch, **env):
 
 
 def test_every_demo_is_tested():
-    assert ALL_DEMOS == ["digits"], "add the new demo to tests/test_demos.py"
+    assert ALL_DEMOS == ["digits", "surrogate"], "add the new demo to tests/test_demos.py"
 
 
 def test_digits_demo(tmp_path, monkeypatch):
@@ -35,6 +35,18 @@ def test_digits_demo(tmp_path, monkeypatch):
     history = json.loads((tmp_path / "demo" / "history.json").read_text())["history"]
     assert history[-1]["objective"] < history[0]["objective"]
     assert (tmp_path / "demo" / "convergence.png").stat().st_size > 0
+
+
+def test_surrogate_demo(tmp_path, monkeypatch):
+    _run("surrogate", tmp_path, monkeypatch)
+    summary = json.loads((tmp_path / "surrogate" / "summary.json").read_text())
+    full, projected = summary["full"], summary["projected"]
+    assert full["iterations"] == projected["iterations"] == 6
+    # the same iterations get further with the readout eliminated
+    assert projected["train_loss"] < full["train_loss"]
+    # both predict better than zero (relative error 1)
+    assert max(full["test_relative_error"], projected["test_relative_error"]) < 0.5
+    assert (tmp_path / "surrogate" / "convergence.png").stat().st_size > 0
 
 
 def test_digits_demo_with_tao(tmp_path, monkeypatch):

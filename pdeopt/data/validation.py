@@ -27,7 +27,9 @@ def check_batch(model, x, target):
     model.network.check_input(x)
     check_finite("the input data", x, model.comm)
     B = x.shape[1]
-    if hasattr(model.readout, "check_labels"):
+    if hasattr(model.readout, "check_targets"):
+        target = model.readout.check_targets(target, B)
+    elif hasattr(model.readout, "check_labels"):
         target = model.readout.check_labels(target)
         if target.shape[0] != B:
             raise InputError(f"{target.shape[0]} labels for a batch of {B} samples.")

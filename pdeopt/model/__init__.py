@@ -6,6 +6,6 @@ from pdeopt.model.grid import PixelGrid  # noqa: F401
 from pdeopt.model.model import Model  # noqa: F401
 from pdeopt.model.network import Network  # noqa: F401
 from pdeopt.model.operators import GRID_BASIS, MESH_BASIS, OperatorSet, assemble_operators  # noqa: F401
-from pdeopt.model.readout import FieldMisfit, PooledClassifier  # noqa: F401
+from pdeopt.model.readout import FieldMisfit, PooledClassifier, ProbeRegression  # noqa: F401
 from pdeopt.model.schemes import (SCHEMES, ForwardEulerScheme, IMEXScheme,  # noqa: F401
                                   LeapfrogScheme, ParabolicScheme, Scheme)

@@ -3,6 +3,8 @@ r"""Readouts: the map from the network output :math:`u_N` to the loss, with exac
 - :class:`PooledClassifier`: 2×2 average pooling, a linear classifier and the mean softmax
   cross-entropy.
 - :class:`FieldMisfit`: the mean squared misfit to target fields in the lumped-mass norm.
+- :class:`ProbeRegression`: :math:`u_N` at probe points, a linear map and the mean squared
+  misfit to target values (linear in its weights: variable projection eliminates them).
 
 Each readout exposes ``value``, ``adjoint``, ``tlm`` and ``soa`` kernels with the states they
 need as arguments; ``adj`` and ``hess`` are the adjoint and second-order adjoint of the scalar
@@ -16,10 +18,36 @@ from mpi4py import MPI
 from pdeopt.errors import InputError
 from pdeopt.model.control import ControlLayout
 
-__all__ = ["PooledClassifier", "FieldMisfit"]
+__all__ = ["PooledClassifier", "FieldMisfit", "ProbeRegression"]
 
 
-class PooledClassifier:
+class _LinearReadout:
+    """Features :math:`F = S u_N` for a sparse point-to-feature map :math:`S` (``pool``, ``Q``
+    rows, reduced over the spatial communicator) and the affine map :math:`F W^T + c`."""
+
+    def features(self, u):
+        """:math:`F` ``(B, Q C)``, reduced over the spatial communicator."""
+        n, B, C = u.shape
+        F = (self.pool @ u.reshape(n, B * C)).reshape(self.Q, B, C)
+        self.comm.Allreduce(MPI.IN_PLACE, F, op=MPI.SUM)
+        return np.ascontiguousarray(F.transpose(1, 0, 2)).reshape(B, self.Q * C)
+
+    def features_adjoint(self, F_bar, n):
+        B = F_bar.shape[0]
+        F2 = np.ascontiguousarray(F_bar.reshape(B, self.Q, self.C).transpose(1, 0, 2))
+        return (self.poolT @ F2.reshape(self.Q, B * self.C)).reshape(n, B, self.C)
+
+    def logits(self, u, v):
+        F = self.features(u)
+        return F, F @ v["readout.weight"].T + v["readout.bias"]
+
+    def _ell_dot(self, u_dot, record, v, vd):
+        F, _ = record
+        F_dot = self.features(u_dot)
+        return F_dot, F_dot @ v["readout.weight"].T + F @ vd["readout.weight"].T + vd["readout.bias"]
+
+
+class PooledClassifier(_LinearReadout):
     r"""Loss :math:`J = \frac1B\sum_b \big(\operatorname{logsumexp}\ell_b - \ell_{b,y_b}\big)`,
     :math:`\ell = F W^T + c`, :math:`F = \mathrm{pool}(u_N)`.
 
@@ -63,22 +91,6 @@ class PooledClassifier:
                              f"[{labels.min()}, {labels.max()}].")
         return labels
 
-    def features(self, u):
-        """:math:`F` ``(B, Q C)``, reduced over the spatial communicator."""
-        n, B, C = u.shape
-        F = (self.pool @ u.reshape(n, B * C)).reshape(self.Q, B, C)
-        self.comm.Allreduce(MPI.IN_PLACE, F, op=MPI.SUM)
-        return np.ascontiguousarray(F.transpose(1, 0, 2)).reshape(B, self.Q * C)
-
-    def features_adjoint(self, F_bar, n):
-        B = F_bar.shape[0]
-        F2 = np.ascontiguousarray(F_bar.reshape(B, self.Q, self.C).transpose(1, 0, 2))
-        return (self.poolT @ F2.reshape(self.Q, B * self.C)).reshape(n, B, self.C)
-
-    def logits(self, u, v):
-        F = self.features(u)
-        return F, F @ v["readout.weight"].T + v["readout.bias"]
-
     def value(self, u, v, labels):
         """Return the loss and the record ``(F, p)`` (features, class probabilities)."""
         F, ell = self.logits(u, v)
@@ -104,11 +116,6 @@ class PooledClassifier:
         g["readout.weight"][...] = ell_bar.T @ F
         g["readout.bias"][...] = ell_bar.sum(axis=0)
         return self.features_adjoint(ell_bar @ v["readout.weight"], u.shape[0]), grad
-
-    def _ell_dot(self, u_dot, record, v, vd):
-        F, _ = record
-        F_dot = self.features(u_dot)
-        return F_dot, F_dot @ v["readout.weight"].T + F @ vd["readout.weight"].T + vd["readout.bias"]
 
     def tlm(self, u, record, v, labels, u_dot, vd):
         """Return :math:`\\dot J`."""
@@ -176,3 +183,85 @@ class FieldMisfit:
     def soa(self, u, record, v, target, u_dot, vd, adj=1.0, hess=0.0, gauss_newton=False):
         # quadratic in u: the Gauss-Newton and exact Hessians coincide
         return self.m * (adj * u_dot + hess * record) / u.shape[1], np.zeros(0)
+
+
+class ProbeRegression(_LinearReadout):
+    r"""Loss :math:`J = \frac{1}{2B}\|F W^T + \mathbf 1 c^T - Y\|_F^2`,
+    :math:`F_b = (u_N^{(b)}(z_p))_{p, c}` the values of every channel at the probe pixels.
+
+    Parameters
+    ----------
+    grid
+        The :class:`~pdeopt.model.grid.PixelGrid`.
+    channels
+        Channels of :math:`u_N`.
+    probes
+        Pixel indices ``(P, 2)`` as ``(iy, ix)``.
+    outputs
+        Number of predicted values per sample.
+    """
+
+    def __init__(self, grid, channels: int, probes, outputs: int):
+        probes = np.asarray(probes, dtype=np.intp).reshape(-1, 2)
+        if (probes < 0).any() or (probes[:, 0] >= grid.ny).any() or (probes[:, 1] >= grid.nx).any():
+            raise InputError(f"probes must be pixel indices (iy, ix) inside {grid.shape}.")
+        self.grid, self.C, self.K, self.P = grid, int(channels), int(outputs), len(probes)
+        index = {(int(y), int(x)): p for p, (y, x) in enumerate(probes)}
+        owned = [(p, i) for i, key in enumerate(zip(grid.iy, grid.ix))
+                 if (p := index.get((int(key[0]), int(key[1])))) is not None]
+        rows = np.array([p for p, _ in owned], dtype=np.intp)
+        cols = np.array([i for _, i in owned], dtype=np.intp)
+        self.pool = sp.csr_matrix((np.ones(len(rows)), (rows, cols)),
+                                  shape=(self.P, grid.n_owned))
+        self.poolT = self.pool.T.tocsr()
+        self.Q = self.P
+        self.comm = grid.comm
+        self.layout = ControlLayout([("readout.weight", (self.K, self.P * self.C)),
+                                     ("readout.bias", (self.K,))])
+
+    def initial_controls(self, rng: np.random.Generator) -> np.ndarray:
+        return np.zeros(self.layout.size)
+
+    def check_targets(self, target, batch):
+        target = np.ascontiguousarray(target, dtype=float)
+        if target.shape != (batch, self.K) or not np.all(np.isfinite(target)):
+            raise InputError(f"regression targets must be finite with shape ({batch}, {self.K}), "
+                             f"got {target.shape}.")
+        return target
+
+    def value(self, u, v, target):
+        """Return the loss and the record ``(F, r)`` (features, residual)."""
+        F, pred = self.logits(u, v)
+        r = pred - target
+        return float(0.5 * np.sum(r * r) / len(r)), (F, r)
+
+    def adjoint(self, u, record, v, target, adj=1.0):
+        F, r = record
+        ell_bar = adj * r / len(r)
+        grad = np.zeros(self.layout.size)
+        g = self.layout.views(grad)
+        g["readout.weight"][...] = ell_bar.T @ F
+        g["readout.bias"][...] = ell_bar.sum(axis=0)
+        return self.features_adjoint(ell_bar @ v["readout.weight"], u.shape[0]), grad
+
+    def tlm(self, u, record, v, target, u_dot, vd):
+        _, pred_dot = self._ell_dot(u_dot, record, v, vd)
+        return float(np.sum(record[1] * pred_dot) / len(record[1]))
+
+    def soa(self, u, record, v, target, u_dot, vd, adj=1.0, hess=0.0, gauss_newton=False):
+        """The tangent of :meth:`adjoint`; ``gauss_newton`` drops the residual-weighted terms."""
+        F, r = record
+        F_dot, pred_dot = self._ell_dot(u_dot, record, v, vd)
+        B = len(r)
+        ell_bar = 0.0 * r if gauss_newton else adj * r / B
+        ell_hat = (adj * pred_dot + hess * r) / B
+        out = np.zeros(self.layout.size)
+        h = self.layout.views(out)
+        h["readout.weight"][...] = ell_hat.T @ F + ell_bar.T @ F_dot
+        h["readout.bias"][...] = ell_hat.sum(axis=0)
+        F_hat = ell_hat @ v["readout.weight"] + ell_bar @ vd["readout.weight"]
+        return self.features_adjoint(F_hat, u.shape[0]), out
+
+    def predict(self, u, v):
+        """Predicted values ``(B, outputs)``."""
+        return self.logits(u, v)[1]

@@ -1,0 +1,78 @@
+"""The PDE-surrogate regression task: Firedrake data, the probe readout, variable projection."""
+
+import firedrake as fd
+import numpy as np
+import pytest
+
+import pdeopt
+from conftest import make_problem
+
+PROBES = [(1, 1), (1, 6), (6, 1), (6, 6), (3, 4)]
+
+
+def make_regression(n=24, channels=3, depth=3, alpha=1e-3):
+    grid = pdeopt.PixelGrid(8)
+    data = pdeopt.diffusion_reaction_data(grid, n, PROBES, seed=1)
+    ops = pdeopt.assemble_operators(grid)
+    scheme = pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=1.0 / depth)
+    model = pdeopt.Model(pdeopt.Network(scheme, channels=channels, depth=depth),
+                         pdeopt.ProbeRegression(grid, channels, PROBES, len(PROBES)))
+    reg = pdeopt.Regularizer(model.layout, alpha=alpha, beta=1e-2, step=1.0 / depth)
+    rf = pdeopt.ReducedFunctional(model, data.x, data.targets, reg,
+                                  theta=model.initial_controls(seed=1))
+    return grid, data, rf
+
+
+def test_data_solve_the_diffusion_reaction_equation():
+    grid = pdeopt.PixelGrid(8)
+    data = pdeopt.diffusion_reaction_data(grid, 3, PROBES, seed=2, diffusivity=0.1, reaction=2.0)
+    f, u = fd.Function(grid.V), fd.Function(grid.V)
+    f.dat.data[:] = data.x[:, 1, 0]
+    v = fd.TestFunction(grid.V)
+    fd.solve((0.1 * fd.inner(fd.grad(u), fd.grad(v)) + 2.0 * u * v - f * v) * fd.dx == 0, u)
+    assert np.allclose(grid.to_image(u.dat.data_ro[:, None])[0], data.solutions[1], atol=1e-12)
+    assert np.array_equal(data.targets[1], data.solutions[1][tuple(np.array(PROBES).T)])
+
+
+def test_bad_targets_are_rejected():
+    _, data, rf = make_regression(n=4)
+    with pytest.raises(pdeopt.InputError, match="targets"):
+        pdeopt.ReducedFunctional(rf.model, data.x, data.targets[:, :3], rf.regularizer)
+
+
+def test_probe_readout_derivatives():
+    _, _, rf = make_regression()
+    theta = rf.point + 0.1 * np.random.default_rng(2).standard_normal(rf.size)
+    rates = pdeopt.taylor_check(rf, theta, np.random.default_rng(3).standard_normal(rf.size))
+    assert rates["R1"] >= 1.9 and rates["R2"] >= 2.9, rates["rates"]
+
+
+def test_projected_functional_is_exact():
+    _, _, rf = make_regression()
+    P = pdeopt.ProjectedReducedFunctional(rf)
+    theta = rf.point[:P.size]
+    # the weights are optimal: the full gradient vanishes in them
+    g = rf.gradient(P.full(theta))
+    assert np.abs(g[P.size:]).max() <= 1e-12 * np.abs(g).max()
+    rates = pdeopt.taylor_check(P, theta, np.random.default_rng(4).standard_normal(P.size))
+    assert rates["R1"] >= 1.9 and rates["R2"] >= 2.9, rates["rates"]
+    a, b = np.random.default_rng(5).standard_normal((2, P.size))
+    Ha, Hb = P.hessian_action(theta, a), P.hessian_action(theta, b)
+    assert abs(b @ Ha - a @ Hb) <= 1e-10 * abs(b @ Ha)
+    Ga = P.gauss_newton_action(theta, a)
+    assert a @ Ga > 0
+
+
+def test_projection_needs_a_least_squares_readout():
+    _, _, rf, _ = make_problem("parabolic")
+    with pytest.raises(pdeopt.InputError, match="ProbeRegression"):
+        pdeopt.ProjectedReducedFunctional(rf)
+
+
+def test_projection_trains_further_in_the_same_iterations():
+    _, _, rf = make_regression(n=40)
+    P = pdeopt.ProjectedReducedFunctional(rf)
+    params = {"max_it": 10, "hessian": "gauss_newton"}
+    full = pdeopt.TrustRegionNewtonCG(rf, params, monitor=False).solve(rf.point)
+    projected = pdeopt.TrustRegionNewtonCG(P, params, monitor=False).solve(rf.point[:P.size])
+    assert projected.objective < full.objective
