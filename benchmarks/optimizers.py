@@ -112,7 +112,7 @@ def run_adam(problem, its, lr):
     for i in range(its):
         opt.zero_grad()
         J = problem.twin.loss(t, problem.x_torch, problem.y_torch)
-        curve.append((time.perf_counter() - t0, float(J), 2 * i + 1))
+        curve.append((time.perf_counter() - t0, float(J.detach()), 2 * i + 1))
         J.backward()
         opt.step()
     with torch.no_grad():
@@ -134,7 +134,7 @@ def run_lbfgs(problem, its):
         J = problem.twin.loss(t, problem.x_torch, problem.y_torch)
         J.backward()
         evals[0] += 1
-        curve.append((time.perf_counter() - t0, float(J), 2 * evals[0]))
+        curve.append((time.perf_counter() - t0, float(J.detach()), 2 * evals[0]))
         return J
 
     opt.step(closure)

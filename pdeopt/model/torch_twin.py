@@ -185,4 +185,4 @@ class TorchTwin:
         J = self.loss(t, x, target)
         (g,) = torch.autograd.grad(J, t, create_graph=True)
         (Hd,) = torch.autograd.grad(g @ d, t)
-        return float(J), g.detach().numpy(), Hd.numpy()
+        return float(J.detach()), g.detach().numpy(), Hd.numpy()
