@@ -18,8 +18,9 @@ curvature (following it to the boundary) or at the relative residual
     \gamma\eta_{k-1}^{\alpha}\big)\Big), \qquad \gamma = 0.9,\ \alpha = 2,
 
 the safeguard applying when :math:`\gamma\eta_{k-1}^\alpha > 0.1`. The step is accepted when
-:math:`\rho_k = (\hat J(\theta_k) - \hat J(\theta_k + p_k)) / (-m_k(p_k)) > \eta_0`; the radius
-shrinks to :math:`\gamma_1\|p_k\|_P` when :math:`\rho_k < \eta_1` and grows to
+:math:`\rho_k = (\hat J(\theta_k) - \hat J(\theta_k + p_k)) / (-m_k(p_k)) > \eta_0`. A rejected
+step shrinks the radius to :math:`\gamma_1\min(\Delta_k, \|p_k\|_P)`, an accepted one with
+:math:`\rho_k < \eta_1` to :math:`\gamma_1\Delta_k`; the radius grows to
 :math:`\min(\gamma_2\Delta_k, \Delta_{\max})` when :math:`\rho_k > \eta_2` and the step reached
 the boundary (Nocedal & Wright, Alg. 4.1). A non-finite objective at a trial point is a
 rejected step.
@@ -359,12 +360,13 @@ class TrustRegionNewtonCG:
             delta = 10 * np.finfo(float).eps * max(1.0, abs(f))
             rho = (f - f_trial + delta) / (predicted + delta) \
                 if predicted > 0 and np.isfinite(f_trial) else -np.inf
-            if rho < p.eta1:
-                state["radius"] = p.shrink * min(step_norm, state["radius"]) if step_norm > 0 \
-                    else p.shrink * state["radius"]
+            accepted = rho > p.eta0
+            if not accepted:  # below the failed step, so that the next one differs
+                state["radius"] = p.shrink * min(step_norm or state["radius"], state["radius"])
+            elif rho < p.eta1:
+                state["radius"] = p.shrink * state["radius"]
             elif rho > p.eta2 and step_norm >= 0.99 * state["radius"]:
                 state["radius"] = min(p.grow * state["radius"], p.radius_max)
-            accepted = rho > p.eta0
             if accepted:
                 g_trial = self.Jhat.gradient(trial)
                 if not np.all(np.isfinite(g_trial)):
