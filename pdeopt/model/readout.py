@@ -46,6 +46,21 @@ class _LinearReadout:
         F_dot = self.features(u_dot)
         return F_dot, F_dot @ v["readout.weight"].T + F @ vd["readout.weight"].T + vd["readout.bias"]
 
+    def _affine_adjoint(self, ell_bar, F, v, n):
+        r""":math:`(\bar u, \bar W, \bar c)` from :math:`\bar\ell` through :math:`\ell = FW^T + c`."""
+        grad = np.zeros(self.layout.size)
+        g = self.layout.views(grad)
+        g["readout.weight"][...] = ell_bar.T @ F
+        g["readout.bias"][...] = ell_bar.sum(axis=0)
+        return self.features_adjoint(ell_bar @ v["readout.weight"], n), grad
+
+    def _affine_soa(self, ell_hat, ell_bar, F, F_dot, v, vd, n):
+        """The tangent of :meth:`_affine_adjoint`: ``ell_hat`` is the tangent of ``ell_bar``."""
+        u_hat, out = self._affine_adjoint(ell_hat, F, v, n)
+        h = self.layout.views(out)
+        h["readout.weight"] += ell_bar.T @ F_dot
+        return u_hat + self.features_adjoint(ell_bar @ vd["readout.weight"], n), out
+
 
 class PooledClassifier(_LinearReadout):
     r"""Loss :math:`J = \frac1B\sum_b \big(\operatorname{logsumexp}\ell_b - \ell_{b,y_b}\big)`,
@@ -110,12 +125,7 @@ class PooledClassifier(_LinearReadout):
     def adjoint(self, u, record, v, labels, adj=1.0):
         r"""Return :math:`(\bar u, \bar\theta)`; :math:`\bar\ell = \mathrm{adj}\,(p - Y)/B`."""
         F, p = record
-        ell_bar = adj * self._residual(p, labels)
-        grad = np.zeros(self.layout.size)
-        g = self.layout.views(grad)
-        g["readout.weight"][...] = ell_bar.T @ F
-        g["readout.bias"][...] = ell_bar.sum(axis=0)
-        return self.features_adjoint(ell_bar @ v["readout.weight"], u.shape[0]), grad
+        return self._affine_adjoint(adj * self._residual(p, labels), F, v, u.shape[0])
 
     def tlm(self, u, record, v, labels, u_dot, vd):
         """Return :math:`\\dot J`."""
@@ -133,12 +143,7 @@ class PooledClassifier(_LinearReadout):
         ell_bar = 0.0 * r if gauss_newton else adj * r
         ell_hat = adj * (p * ell_dot - p * np.sum(p * ell_dot, axis=1, keepdims=True)) / len(labels)
         ell_hat += hess * r
-        out = np.zeros(self.layout.size)
-        h = self.layout.views(out)
-        h["readout.weight"][...] = ell_hat.T @ F + ell_bar.T @ F_dot
-        h["readout.bias"][...] = ell_hat.sum(axis=0)
-        F_hat = ell_hat @ v["readout.weight"] + ell_bar @ vd["readout.weight"]
-        return self.features_adjoint(F_hat, u.shape[0]), out
+        return self._affine_soa(ell_hat, ell_bar, F, F_dot, v, vd, u.shape[0])
 
     def predict(self, u, v):
         """Predicted class of every sample."""
@@ -237,12 +242,7 @@ class ProbeRegression(_LinearReadout):
 
     def adjoint(self, u, record, v, target, adj=1.0):
         F, r = record
-        ell_bar = adj * r / len(r)
-        grad = np.zeros(self.layout.size)
-        g = self.layout.views(grad)
-        g["readout.weight"][...] = ell_bar.T @ F
-        g["readout.bias"][...] = ell_bar.sum(axis=0)
-        return self.features_adjoint(ell_bar @ v["readout.weight"], u.shape[0]), grad
+        return self._affine_adjoint(adj * r / len(r), F, v, u.shape[0])
 
     def tlm(self, u, record, v, target, u_dot, vd):
         _, pred_dot = self._ell_dot(u_dot, record, v, vd)
@@ -255,12 +255,7 @@ class ProbeRegression(_LinearReadout):
         B = len(r)
         ell_bar = 0.0 * r if gauss_newton else adj * r / B
         ell_hat = (adj * pred_dot + hess * r) / B
-        out = np.zeros(self.layout.size)
-        h = self.layout.views(out)
-        h["readout.weight"][...] = ell_hat.T @ F + ell_bar.T @ F_dot
-        h["readout.bias"][...] = ell_hat.sum(axis=0)
-        F_hat = ell_hat @ v["readout.weight"] + ell_bar @ vd["readout.weight"]
-        return self.features_adjoint(F_hat, u.shape[0]), out
+        return self._affine_soa(ell_hat, ell_bar, F, F_dot, v, vd, u.shape[0])
 
     def predict(self, u, v):
         """Predicted values ``(B, outputs)``."""
