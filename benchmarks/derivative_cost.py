@@ -26,6 +26,7 @@ from pyadjoint import Tape
 from pyadjoint.tape import continue_annotation, set_working_tape, stop_annotating
 
 import pdeopt
+from petsc4py import PETSc
 from pdeopt.model.control import LayerControl
 
 SIZES = {"S": dict(n=64, channels=8, depth=16, batch=16),
@@ -44,6 +45,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
+    for name in vars(args):  # argparse's options, not PETSc's: out of its unused-options report
+        PETSc.Options().delValue(f"--{name}")
     cfg = SIZES[args.size]
     comm = MPI.COMM_WORLD
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))

@@ -31,6 +31,7 @@ import torch
 from mpi4py import MPI
 
 import pdeopt
+from petsc4py import PETSc
 from pdeopt.model.torch_twin import TorchTwin
 from pdeopt.solvers.preconditioners import LMVMPC, LowRankPC, RegularizerPC
 
@@ -158,6 +159,8 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
+    for name in vars(args):  # argparse's options, not PETSc's: out of its unused-options report
+        PETSc.Options().delValue(f"--{name}")
     comm = MPI.COMM_WORLD
     torch.set_num_threads(1)
     cfg = SIZES[args.size]
