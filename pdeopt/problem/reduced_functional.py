@@ -67,7 +67,11 @@ class ReducedFunctional(_PyadjointReducedFunctional):
 
     # -- pyadjoint interface, counted -------------------------------------------------------
     def __call__(self, values):
-        value = super().__call__(values)
+        try:
+            value = super().__call__(values)
+        except Exception:
+            self._point = np.full(self.size, np.nan)  # the tape is half-replayed: re-run it
+            raise
         self.counts["forward"] += 1
         self._point = as_array(values[0] if isinstance(values, (list, tuple)) else values).copy()
         self._value, self._gradient = float(value), None

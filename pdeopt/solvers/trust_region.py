@@ -248,11 +248,12 @@ class TrustRegionNewtonCG:
         return vec_to_array(vec, self.Jhat.size, self.comm)
 
     def _evaluate(self, theta):
-        """:math:`\\hat J(\\theta)`, ``inf`` where it or its evaluation is not finite."""
+        """:math:`\\hat J(\\theta)`; ``inf`` where it is not finite or a solve inside it (an
+        implicit layer's) diverged, so that a trial point there is a rejected step."""
         with np.errstate(all="ignore"):
             try:
                 f = float(self.Jhat.objective(theta))
-            except FloatingPointError:
+            except (FloatingPointError, ConvergenceError):
                 f = np.inf
         return f if np.isfinite(f) else np.inf
 
