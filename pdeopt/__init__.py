@@ -27,12 +27,12 @@ from pdeopt.parallel import print0  # noqa: F401
 from pdeopt.data import Dataset, RegressionData, diffusion_reaction_data, load_digits  # noqa: F401
 from pdeopt.model import (GRID_BASIS, MESH_BASIS, ControlLayout, FieldMisfit,  # noqa: F401
                           ForwardEulerScheme, IMEXScheme, LeapfrogScheme, Model, Network,
-                          OperatorSet, ParabolicScheme, PixelGrid, PooledClassifier, ProbeRegression,
-                          SCHEMES,
-                          SmoothReLU, Softplus, Tanh, activation, assemble_operators)
-from pdeopt.problem import (ControlArray, ProjectedReducedFunctional,  # noqa: F401
-                            ReducedFunctional, Regularizer, dot_test, taylor_check,
-                            training_loss)
+                          OperatorSet, ParabolicScheme, PixelGrid, PooledClassifier,
+                          ProbeRegression, SCHEMES, SmoothReLU, Softplus, Tanh, activation,
+                          assemble_operators)
+from pdeopt.problem import (ControlArray, EnsembleReducedFunctional,  # noqa: F401
+                            ProjectedReducedFunctional, ReducedFunctional, Regularizer,
+                            dot_test, member_slice, taylor_check, training_loss)
 from pdeopt.solvers import (OptimizerCheckpoint, ReducedHessian, TAOResult,  # noqa: F401
                             TAOSolver, TerminationReason, TrustRegionNewtonCG,
                             TrustRegionParameters, TrustRegionResult)

@@ -64,3 +64,20 @@ def test_digits_demo_on_two_ranks(tmp_path_factory, monkeypatch):
     if comm.rank == 0:
         summary = json.loads((tmp / "demo" / "summary.json").read_text())
         assert summary["test_accuracy"] > 0.6
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_digits_demo_on_two_ensemble_members(tmp_path_factory, monkeypatch):
+    comm = MPI.COMM_WORLD
+    tmp = Path(comm.bcast(str(tmp_path_factory.mktemp("demo_ens")) if comm.rank == 0 else None))
+    _run("digits", tmp, monkeypatch, PDEOPT_DEMO_MEMBERS="2")
+    if comm.rank == 0:
+        summary = json.loads((tmp / "demo" / "summary.json").read_text())
+        assert summary["test_accuracy"] > 0.6 and summary["iterations"] == 8
+
+
+def test_ensemble_that_does_not_divide_the_ranks_is_an_error(tmp_path, monkeypatch):
+    import pdeopt
+    with pytest.raises(pdeopt.InputError, match="must divide"):
+        _run("digits", tmp_path, monkeypatch, PDEOPT_DEMO_MEMBERS="2")
+    assert not (tmp_path / "demo").exists()

@@ -25,7 +25,9 @@
 # reduced-space trust-region Newton-CG method minimises it, its subproblems solved by a PETSc
 # KSP; `PDEOPT_DEMO_SOLVER=tao` uses PETSc TAO through pdeopt's adapter instead.
 #
-# Run it with `make demo`, or `mpiexec -n 2 python demos/digits/digits.py` to partition the mesh.
+# Run it with `make demo`, or `mpiexec -n 2 python demos/digits/digits.py` to partition the mesh;
+# `PDEOPT_DEMO_MEMBERS=2 mpiexec -n 2 ...` splits the training batch over two members of a
+# Firedrake `Ensemble` instead (and `-n 4` with 2 members does both).
 # Solver options go on the command line with the prefixes `pdeopt_tr_` (the subproblem KSP, e.g.
 # `-pdeopt_tr_ksp_type gltr`), `pdeopt_pc_lmvm_` (its preconditioner) and `pdeopt_tao_`
 # (`-pdeopt_tao_tao_type nls`). Set `PDEOPT_DEMO_SIZE=ci` for the few-second version the tests
@@ -42,6 +44,7 @@ from pathlib import Path
 
 from mpi4py import MPI
 
+import firedrake as fd
 import pdeopt
 
 
@@ -69,6 +72,10 @@ if SCHEME not in pdeopt.SCHEMES:
 SOLVER = os.environ.get("PDEOPT_DEMO_SOLVER", "trust_region")
 if SOLVER not in ("trust_region", "tao"):
     raise pdeopt.OptionError(f"PDEOPT_DEMO_SOLVER must be 'trust_region' or 'tao', got {SOLVER!r}.")
+MEMBERS = int(os.environ.get("PDEOPT_DEMO_MEMBERS", "1"))
+if MEMBERS < 1 or comm.size % MEMBERS:
+    raise pdeopt.InputError(f"PDEOPT_DEMO_MEMBERS={MEMBERS} must divide the {comm.size} ranks "
+                            f"of mpiexec -n.")
 OUT = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "demo"
 
 # %% [markdown]
@@ -76,12 +83,13 @@ OUT = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "demo"
 #
 # scikit-learn's bundled digits (1797 images, 10 classes), split 60/20/20, stratified and
 # seeded. The split is the same on every rank; each rank keeps the pixels of its part of the
-# mesh. The baseline is logistic regression on the raw pixels, its regularisation chosen on the
-# validation set.
+# mesh, and each ensemble member its part of the training batch. The baseline is logistic
+# regression on the raw pixels, its regularisation chosen on the validation set.
 
 # %%
 SEED = 0
-grid = pdeopt.PixelGrid(8, comm=comm)
+ensemble = fd.Ensemble(comm, comm.size // MEMBERS)
+grid = pdeopt.PixelGrid(8, comm=ensemble.comm)
 data = pdeopt.load_digits(grid, seed=SEED, limit=300 if SIZE == "ci" else None)
 train, val, test = data["train"], data["validation"], data["test"]
 
@@ -115,10 +123,12 @@ scheme = pdeopt.SCHEMES[SCHEME](ops, pdeopt.Tanh(), step=T / N)
 model = pdeopt.Model(pdeopt.Network(scheme, channels=C, depth=N),
                      pdeopt.PooledClassifier(grid, channels=C, classes=10))
 regularizer = pdeopt.Regularizer(model.layout, alpha=1e-3, beta=1e-2, step=T / N)
-Jhat = pdeopt.ReducedFunctional(model, train.x, train.labels, regularizer,
-                                theta=model.initial_controls(seed=SEED))
+mine = pdeopt.member_slice(ensemble, len(train))
+Jhat = pdeopt.EnsembleReducedFunctional(model, train.x[:, mine], train.labels[mine],
+                                        regularizer, ensemble,
+                                        theta=model.initial_controls(seed=SEED))
 pdeopt.print0(f"{model.layout.size} controls, {len(train)} training samples, "
-              f"{comm.size} rank(s)")
+              f"{comm.size} rank(s), {MEMBERS} ensemble member(s)")
 
 # %% [markdown]
 # ## Training: trust-region Newton-CG

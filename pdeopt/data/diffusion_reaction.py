@@ -94,9 +94,11 @@ def diffusion_reaction_data(grid, n: int, probes, seed: int = 0, diffusivity: fl
     configure(ksp, DEFAULT_SOLVER_PARAMETERS, solver_parameters, options_prefix)
     with inserted(ksp):
         ksp.matSolve(rhs, Um)
-    if ksp.getConvergedReason() < 0:
+    reason = ksp.getConvergedReason()
+    if reason < 0:
         raise ConvergenceError(f"the diffusion-reaction solve diverged with "
-                               f"{reason_name(PETSc.KSP.ConvergedReason, ksp.getConvergedReason())}.")
+                               f"{reason_name(PETSc.KSP.ConvergedReason, reason)}; choose a "
+                               f"robust solver through -{options_prefix}pc_type.")
     U = np.array(Um.getDenseArray(readonly=True))
     sources = grid.to_image(F)
     solutions = grid.to_image(U)

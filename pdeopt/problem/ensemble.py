@@ -1,0 +1,114 @@
+r"""Data parallelism: the batch split over the members of a Firedrake ``Ensemble``.
+
+Member :math:`m` holds samples :math:`\mathcal B_m` of the batch on its own spatial
+communicator and tapes its own network sweep. With :math:`B = \sum_m |\mathcal B_m|`,
+
+.. math::
+
+    \hat J(\theta) = \sum_m \frac{|\mathcal B_m|}{B}\,\hat J_m(\theta) + R(\theta),
+
+so the value, the gradient, the Hessian and the Gauss–Newton actions are weighted sums over
+the ensemble communicator of the members' own (one allreduce each), plus the regulariser's
+once. Firedrake's ``EnsembleReducedFunctional`` has no Hessian; this one has.
+"""
+
+import numpy as np
+from mpi4py import MPI
+
+from pdeopt.errors import InputError
+from pdeopt.problem.reduced_functional import ReducedFunctional
+
+__all__ = ["EnsembleReducedFunctional", "member_slice"]
+
+
+def member_slice(ensemble, n: int) -> slice:
+    """The contiguous part of ``n`` samples that this member of ``ensemble`` holds.
+
+    The split depends only on ``n`` and the number of members, not on the mesh partition.
+    """
+    members, m = ensemble.ensemble_comm.size, ensemble.ensemble_comm.rank
+    if n < members:
+        raise InputError(f"{n} samples cannot be split over {members} ensemble members: use "
+                         f"fewer members (mpiexec -n and Ensemble's M) or more data.")
+    counts = np.full(members, n // members)
+    counts[: n % members] += 1
+    start = int(counts[:m].sum())
+    return slice(start, start + int(counts[m]))
+
+
+class EnsembleReducedFunctional:
+    r""":math:`\hat J(\theta) = \sum_m (|\mathcal B_m|/B)\,\hat J_m(\theta) + R(\theta)`.
+
+    Offers the array interface of :class:`~pdeopt.problem.reduced_functional.ReducedFunctional`
+    (``objective``, ``gradient``, ``hessian_action``, ``gauss_newton_action``, ``size``,
+    ``comm``, ``point``, ``counts``), with ``comm`` the ensemble's global communicator, so every
+    pdeopt solver runs on it unchanged.
+
+    Parameters
+    ----------
+    model
+        The :class:`~pdeopt.model.model.Model`, built on ``ensemble.comm``.
+    x, target
+        This member's samples (e.g. ``data.x[:, member_slice(ensemble, n)]``).
+    regularizer
+        The :class:`~pdeopt.problem.regularizer.Regularizer`, added once, or ``None``.
+    ensemble
+        The Firedrake ``Ensemble``.
+    theta
+        Initial controls, the same on every rank.
+    """
+
+    def __init__(self, model, x, target, regularizer, ensemble, theta=None):
+        if MPI.Comm.Compare(model.comm, ensemble.comm) not in (MPI.IDENT, MPI.CONGRUENT):
+            raise InputError("the model must be built on the ensemble's spatial communicator "
+                             "(PixelGrid(..., comm=ensemble.comm)).")
+        self.ensemble, self.regularizer = ensemble, regularizer
+        self.member = ReducedFunctional(model, x, target, None, theta=theta)
+        batch = self.member.x.shape[1]
+        total = ensemble.ensemble_comm.allreduce(batch, op=MPI.SUM)
+        self.weight = batch / total
+        self.model = model
+
+    @property
+    def comm(self):
+        """The global communicator: every rank of every member."""
+        return self.ensemble.global_comm
+
+    @property
+    def size(self) -> int:
+        return self.member.size
+
+    @property
+    def point(self) -> np.ndarray:
+        return self.member.point
+
+    @property
+    def counts(self):
+        """This member's sweeps (each member does the same number)."""
+        return self.member.counts
+
+    def _sum(self, local):
+        return self.ensemble.ensemble_comm.allreduce(local, op=MPI.SUM)
+
+    def _sum_array(self, local):
+        out = np.empty_like(local)
+        self.ensemble.ensemble_comm.Allreduce(self.weight * local, out, op=MPI.SUM)
+        return out
+
+    def objective(self, theta) -> float:
+        J = self._sum(self.weight * self.member.objective(theta))
+        return J + (self.regularizer.value(np.asarray(theta)) if self.regularizer else 0.0)
+
+    def gradient(self, theta) -> np.ndarray:
+        g = self._sum_array(self.member.gradient(theta))
+        return g + (self.regularizer.gradient(np.asarray(theta)) if self.regularizer else 0.0)
+
+    def hessian_action(self, theta, direction) -> np.ndarray:
+        Hd = self._sum_array(self.member.hessian_action(theta, direction))
+        return Hd + (self.regularizer.hessian_action(np.asarray(direction))
+                     if self.regularizer else 0.0)
+
+    def gauss_newton_action(self, theta, direction) -> np.ndarray:
+        Gd = self._sum_array(self.member.gauss_newton_action(theta, direction))
+        return Gd + (self.regularizer.hessian_action(np.asarray(direction))
+                     if self.regularizer else 0.0)
