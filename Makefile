@@ -15,7 +15,8 @@ MPIEXEC := mpiexec -n $(NP) --bind-to none
 
 B5_SIZE ?= full
 
-.PHONY: env test test-serial test-parallel demo bench reproduce-optimizers clean-results
+.PHONY: env test test-serial test-parallel demo bench reproduce-optimizers reproduce-parallel \
+	clean-results
 
 env: $(PDEOPT_TOOLCHAIN)/.done-python-packages
 
@@ -35,6 +36,9 @@ bench: env
 
 reproduce-optimizers: env
 	$(RUN) python benchmarks/optimizers.py --size $(B5_SIZE)
+
+reproduce-parallel: env
+	$(RUN) mpiexec -n 2 --bind-to none python benchmarks/parallel.py --size M
 
 clean-results:
 	rm -rf results

@@ -3,8 +3,8 @@
     mpiexec -n 2 python benchmarks/parallel.py [--size M|ci] [--repeat R] [--json]
 
 DESIGN.md §7, B7: the speed-up of one gradient (taped forward + adjoint sweep) on 2 ranks over
-1 rank, divided by the gain in STREAM-triad bandwidth (a = b + s c on arrays far larger than
-the caches) from 1 to 2 processes. The network is memory-bound, so the bandwidth gain, not
+1 rank, divided by the gain in triad bandwidth from 1 to 2 processes (a = b + s c in NumPy,
+two passes, on arrays far larger than the caches, each process its own). The network is memory-bound, so the bandwidth gain, not
 the core count, is the speed-up to expect. Two parallel modes: the mesh partitioned over both
 ranks (spatial) and the batch split over two members of a Firedrake ``Ensemble``. Every
 repetition times, side by side: the triad on rank 0 alone and on both ranks, the gradient on

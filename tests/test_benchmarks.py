@@ -2,9 +2,13 @@
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from mpi4py import MPI
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,3 +31,19 @@ def test_optimizers_benchmark_writes_b5(tmp_path):
     assert adam["seconds_to_target"] is not None  # Adam reaches 1.05 x its own best
     assert (out / "table.md").read_text().startswith("B5")
     assert (out / "loss.png").stat().st_size > 0
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_parallel_benchmark_writes_b7(tmp_path_factory, monkeypatch):
+    comm = MPI.COMM_WORLD
+    tmp = Path(comm.bcast(str(tmp_path_factory.mktemp("b7")) if comm.rank == 0 else None))
+    monkeypatch.setenv("PDEOPT_RESULTS", str(tmp))
+    monkeypatch.setattr(sys, "argv", ["parallel.py", "--size", "ci", "--repeat", "1"])
+    runpy.run_path(str(ROOT / "benchmarks" / "parallel.py"), run_name="__main__")
+    if comm.rank == 0:
+        summary = json.loads((tmp / "parallel" / "summary.json").read_text())
+        assert set(summary) >= {"speedup_spatial", "speedup_ensemble", "bandwidth_gain",
+                                "efficiency"}
+        assert summary["efficiency"] == pytest.approx(
+            max(summary["speedup_spatial"], summary["speedup_ensemble"])
+            / summary["bandwidth_gain"])
