@@ -69,3 +69,24 @@ def test_layouts_that_cannot_work_are_reported():
     x, labels = digits_batch(grid, n=2)
     with pytest.raises(pdeopt.InputError, match="spatial communicator"):
         pdeopt.EnsembleReducedFunctional(model, x, labels, None, ensemble)
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_a_serial_checkpoint_resumes_on_the_ensemble(tmp_path_factory):
+    """Written by one rank alone, resumed by two members: the uninterrupted serial steps."""
+    ens, serial, theta = _problems()
+    comm = MPI.COMM_WORLD
+    path = comm.bcast(str(tmp_path_factory.mktemp("ckpt1")) if comm.rank == 0 else None)
+    params = {"forcing": "fixed"}
+    ksp = {"ksp_max_it": 4, "ksp_rtol": 1e-30}
+    if comm.rank == 0:
+        pdeopt.TrustRegionNewtonCG(serial, dict(params, max_it=3), solver_parameters=ksp,
+                                   options_prefix="w_", monitor=False,
+                                   checkpoint=path).solve(theta)
+    comm.Barrier()
+    resumed = pdeopt.TrustRegionNewtonCG(ens, dict(params, max_it=5), solver_parameters=ksp,
+                                         monitor=False, checkpoint=path).solve(resume=True)
+    reference = pdeopt.TrustRegionNewtonCG(serial, dict(params, max_it=5), solver_parameters=ksp,
+                                           options_prefix="u_", monitor=False).solve(theta)
+    assert resumed.iterations == 5
+    assert np.linalg.norm(resumed.theta - reference.theta) <= 1e-8 * np.linalg.norm(reference.theta)

@@ -30,6 +30,9 @@ class PixelGrid:
         ny = nx if ny is None else ny
         if min(nx, ny) < 3:
             raise InputError(f"PixelGrid needs at least 3x3 pixels, got {nx}x{ny}.")
+        if comm.size > (nx - 1) * (ny - 1):
+            raise InputError(f"{comm.size} ranks for {(nx - 1) * (ny - 1)} cells: use fewer "
+                             f"ranks in the spatial communicator (an Ensemble splits the data).")
         self.nx, self.ny = int(nx), int(ny)
         self.comm = comm
         self.mesh = fd.UnitSquareMesh(nx - 1, ny - 1, quadrilateral=True, comm=comm)
