@@ -81,3 +81,13 @@ def test_ensemble_that_does_not_divide_the_ranks_is_an_error(tmp_path, monkeypat
     with pytest.raises(pdeopt.InputError, match="must divide"):
         _run("digits", tmp_path, monkeypatch, PDEOPT_DEMO_MEMBERS="2")
     assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_surrogate_demo_on_two_ranks(tmp_path_factory, monkeypatch):
+    comm = MPI.COMM_WORLD
+    tmp = Path(comm.bcast(str(tmp_path_factory.mktemp("sur2")) if comm.rank == 0 else None))
+    _run("surrogate", tmp, monkeypatch)
+    if comm.rank == 0:
+        summary = json.loads((tmp / "surrogate" / "summary.json").read_text())
+        assert summary["projected"]["train_loss"] < summary["full"]["train_loss"]
