@@ -5,7 +5,7 @@ from types import MappingProxyType
 import numpy as np
 from petsc4py import PETSc
 
-from pdeopt.options import configure
+from pdeopt.options import configure, inserted
 from pdeopt.problem.control_array import array_to_vec
 
 __all__ = ["LMVMPC"]
@@ -34,6 +34,7 @@ class LMVMPC:
     def __init__(self, solver_parameters=None, options_prefix="pdeopt_pc_lmvm_"):
         self.solver_parameters, self.options_prefix = solver_parameters, options_prefix
         self.B = None
+        self.history_size = None
         self.pairs = []  # the (theta, g) of the accepted iterates, for checkpoints
 
     def setUp(self, pc):
@@ -44,6 +45,9 @@ class LMVMPC:
         B.setSizes(A.getSizes())
         self.B = configure(B, self.DEFAULT_SOLVER_PARAMETERS, self.solver_parameters,
                            self.options_prefix)
+        with inserted(self.B):  # the history size in force, command line included
+            self.history_size = PETSc.Options(self.options_prefix).getInt(
+                "mat_lmvm_hist_size", self.DEFAULT_SOLVER_PARAMETERS["mat_lmvm_hist_size"])
         self._x, self._g = A.createVecs()
         for theta, g in self.pairs:
             self._update(theta, g)
@@ -57,13 +61,10 @@ class LMVMPC:
         """Add the accepted iterate to the history."""
         if self.pairs and np.array_equal(self.pairs[-1][0], theta):
             return  # a resumed run revisits its last iterate
-        self.pairs = (self.pairs + [(np.array(theta), np.array(gradient))])[-self._keep():]
-        if self.B is not None:
-            self._update(theta, gradient)
-
-    def _keep(self):
-        return 1 + int(dict(self.DEFAULT_SOLVER_PARAMETERS, **(self.solver_parameters or {}))
-                       ["mat_lmvm_hist_size"])
+        # m pairs (s, y) come from the last m + 1 iterates
+        keep = self.history_size + 1
+        self.pairs = (self.pairs + [(np.array(theta), np.array(gradient))])[-keep:]
+        self._update(theta, gradient)
 
     def apply(self, pc, x, y):
         self.B.solve(x, y)
