@@ -23,6 +23,14 @@ def test_newton_line_search_uses_hessian_actions():
     assert result.objective < rf.objective(theta)
 
 
+def test_newton_trust_region_with_the_gauss_newton_matrix():
+    _, _, rf, theta = make_problem("parabolic")
+    result = TAOSolver(rf, {"tao_type": "ntr", "tao_max_it": 3}, monitor=False,
+                       gauss_newton=True).solve()
+    assert rf.counts["gauss_newton"] > 0 and rf.counts["soa"] == 0
+    assert result.objective < rf.objective(theta)
+
+
 def test_command_line_prefix_overrides(monkeypatch):
     from petsc4py import PETSc
     _, _, rf, _ = make_problem("parabolic")

@@ -68,6 +68,8 @@ class TAOSolver:
         Print one line per iteration on rank 0.
     callback
         ``callback(iteration, theta, objective, gradient_norm)`` after every iteration.
+    gauss_newton
+        Give Newton methods the Gauss–Newton matrix (SPD) instead of the exact Hessian.
     """
 
     DEFAULT_SOLVER_PARAMETERS = MappingProxyType({
@@ -75,14 +77,14 @@ class TAOSolver:
         "tao_gttol": 0.0})
 
     def __init__(self, rf, solver_parameters=None, options_prefix="pdeopt_tao_", monitor=True,
-                 callback=None):
+                 callback=None, gauss_newton=False):
         self.rf, self.monitor, self.callback = rf, monitor, callback
         self.comm = rf.comm
         tao = PETSc.TAO().create(comm=self.comm)
         self._x = ControlArray(rf.point, comm=self.comm).create_vec()
         tao.setSolution(self._x)
         tao.setObjectiveGradient(self._objective_gradient, self._x.duplicate())
-        self._H = ReducedHessian.petsc_mat(rf, self._x)
+        self._H = ReducedHessian.petsc_mat(rf, self._x, gauss_newton=gauss_newton)
         tao.setHessian(self._hessian, self._H)
         tao.setMonitor(self._monitor)
         self.tao = configure(tao, self.DEFAULT_SOLVER_PARAMETERS, solver_parameters, options_prefix)
