@@ -113,8 +113,9 @@ pdeopt.print0(f"logistic regression on pixels: test accuracy {baseline:.4f} (C={
 # the readout pools 2×2 (16 coarse pixels × 8 channels = 128 features) into a linear
 # classifier. The regulariser weighs decay by $\alpha = 10^{-3}$ and smoothness in the layer
 # index by $\beta = 10^{-2}$: with $10^{-4}$ and $10^{-3}$ the trust-region method fits the
-# training set better (loss 0.009) and the test set worse (0.933 against 0.961). `PDEOPT_DEMO_SCHEME=forward_euler` (or `leapfrog`, `imex`) trains another
-# scheme on the same problem.
+# training set better (loss 0.009) and the test set worse (0.933 against 0.961).
+# `PDEOPT_DEMO_SCHEME=forward_euler` (or `leapfrog`, `imex`) trains another scheme on the same
+# problem.
 
 # %%
 C, N, T = 8, 4, 2.0
