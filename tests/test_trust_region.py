@@ -206,3 +206,35 @@ def test_counts_and_history_on_the_network(tmp_path):
     solver.write_history(result, tmp_path / "history.json")
     saved = json.loads((tmp_path / "history.json").read_text())
     assert saved["reason"] == "DIVERGED_MAXITS" and len(saved["history"]) == 5
+
+
+def test_capped_cg_solves_or_finds_negative_curvature():
+    from pdeopt.solvers.capped_cg import capped_cg
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((8, 8)))
+    g = rng.standard_normal(8)
+    A = Q @ np.diag(np.logspace(0, 2, 8)) @ Q.T
+    kind, d, Hd, its = capped_cg(lambda v: A @ v, g, eps=1e-8, zeta=1e-6)
+    assert kind == "SOL" and np.allclose(Hd, A @ d)
+    assert np.linalg.norm((A + 2e-8 * np.eye(8)) @ d + g) <= 1e-6 * np.linalg.norm(g)
+    B = Q @ np.diag([-3.0, 1, 2, 3, 4, 5, 6, 7]) @ Q.T
+    kind, d, Hd, its = capped_cg(lambda v: B @ v, g, eps=1e-3)
+    assert kind == "NC" and d @ B @ d < -1e-3 * (d @ d) and np.allclose(Hd, B @ d)
+
+
+@pytest.mark.parametrize("problem", [rosenbrock, saddle], ids=["rosenbrock", "saddle"])
+def test_capped_cg_trust_region(problem):
+    Jhat = problem()
+    result = TrustRegionNewtonCG(Jhat, {"subproblem": "capped_cg", "max_it": 150},
+                                 monitor=False).solve()
+    assert result.converged, result.reason
+    minimum = [1.0, 1.0] if problem is rosenbrock else [0.0, 1.0]
+    assert np.allclose(np.abs(result.theta), minimum, atol=1e-6)
+    if problem is saddle:
+        assert "CAPPED_CG_NC" in {h["ksp_reason"] for h in result.history}
+
+
+def test_capped_cg_refuses_a_preconditioner():
+    _, _, rf, _ = make_problem("parabolic")
+    with pytest.raises(pdeopt.OptionError, match="Euclidean"):
+        TrustRegionNewtonCG(rf, {"subproblem": "capped_cg"}, preconditioner=LMVMPC())

@@ -41,6 +41,7 @@ from pdeopt.errors import ConvergenceError, InputError, OptionError
 from pdeopt.options import configure, inserted, reason_name
 from pdeopt.parallel import print0
 from pdeopt.problem.control_array import array_to_vec, create_control_vec, vec_to_array
+from pdeopt.solvers.capped_cg import capped_cg
 from pdeopt.solvers.checkpoint import OptimizerCheckpoint
 from pdeopt.solvers.reduced_hessian import ReducedHessian
 
@@ -103,6 +104,15 @@ class TrustRegionParameters:
         Acceptance, shrink and growth thresholds on :math:`\rho`.
     shrink, grow
         :math:`\gamma_1` and :math:`\gamma_2`.
+    subproblem
+        ``"ksp"`` (default): the KSP of ``solver_parameters`` (``stcg``, ``nash``, ``gltr``);
+        ``"capped_cg"``: capped CG on :math:`(H + 2\epsilon I)d = -g`
+        (:func:`~pdeopt.solvers.capped_cg.capped_cg`, Royer, O'Neill & Wright 2020), its
+        solution truncated to the trust region and its negative-curvature directions taken to
+        the boundary, in the manner of Curtis, Robinson, Royer & Wright (2021); Euclidean norm,
+        no preconditioner, at most ``ksp_max_it`` iterations.
+    capped_cg_epsilon, capped_cg_zeta
+        :math:`\epsilon` and :math:`\zeta` of capped CG.
     hessian
         ``"exact"`` (default) or ``"gauss_newton"``: the SPD Gauss-Newton model, which far
         from a minimum spends the CG iterations on curvature that the exact Hessian's
@@ -124,11 +134,18 @@ class TrustRegionParameters:
     eta2: float = 0.75
     shrink: float = 0.25
     grow: float = 2.0
+    subproblem: str = "ksp"
+    capped_cg_epsilon: float = 1e-6
+    capped_cg_zeta: float = 0.5
     hessian: str = "exact"
     forcing: str = "eisenstat_walker"
     eta_max: float = 0.5
 
     def __post_init__(self):
+        if self.subproblem not in ("ksp", "capped_cg"):
+            raise OptionError(f"subproblem must be 'ksp' or 'capped_cg', got {self.subproblem!r}.")
+        if self.capped_cg_epsilon <= 0 or not 0 < self.capped_cg_zeta < 1:
+            raise OptionError("need capped_cg_epsilon > 0 and 0 < capped_cg_zeta < 1.")
         if self.hessian not in ("exact", "gauss_newton"):
             raise OptionError(f"hessian must be 'exact' or 'gauss_newton', got {self.hessian!r}.")
         if self.forcing not in ("eisenstat_walker", "fixed"):
@@ -242,6 +259,8 @@ class TrustRegionNewtonCG:
         if self.ksp.getPC().getType() not in ("none", "python"):
             raise OptionError("give the preconditioner as an object (preconditioner=...), "
                               "not as pc_type: it also defines the trust-region norm.")
+        if self.parameters.subproblem == "capped_cg" and preconditioner is not None:
+            raise OptionError("capped CG works in the Euclidean norm: no preconditioner.")
 
     # -- helpers ------------------------------------------------------------------------------
     def _array(self, vec):
@@ -337,22 +356,27 @@ class TrustRegionNewtonCG:
             # -- the subproblem: H p = -g inside the trust region
             eta = self._forcing(state, gnorm)
             self.H.getPythonContext().set_point(theta)
-            _, atol, dtol, max_it = self.ksp.getTolerances()
-            self.ksp.setTolerances(rtol=eta, atol=atol, divtol=dtol, max_it=max_it)
-            _set_radius(self.ksp, state["radius"])
-            array_to_vec(-g, self._g)
-            self._p.zeroEntries()
-            with inserted(self.ksp):
-                self.ksp.solve(self._g, self._p)
-            self._ksp_its += self.ksp.getIterationNumber()
-            code = self.ksp.getConvergedReason()
-            ksp_reason = reason_name(PETSc.KSP.ConvergedReason, code)
-            if code < 0 and code != PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT:
-                reason = TerminationReason.DIVERGED_LINEAR_SOLVE
-                break
-            step = self._array(self._p)
-            step_norm = _step_norm(self.ksp)
-            predicted = -self.ksp.getCGObjectiveValue()
+            if p.subproblem == "capped_cg":
+                step, predicted, step_norm, ksp_its, ksp_reason = self._capped_cg_step(
+                    theta, g, state["radius"])
+            else:
+                _, atol, dtol, max_it = self.ksp.getTolerances()
+                self.ksp.setTolerances(rtol=eta, atol=atol, divtol=dtol, max_it=max_it)
+                _set_radius(self.ksp, state["radius"])
+                array_to_vec(-g, self._g)
+                self._p.zeroEntries()
+                with inserted(self.ksp):
+                    self.ksp.solve(self._g, self._p)
+                ksp_its = self.ksp.getIterationNumber()
+                code = self.ksp.getConvergedReason()
+                ksp_reason = reason_name(PETSc.KSP.ConvergedReason, code)
+                if code < 0 and code != PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT:
+                    reason = TerminationReason.DIVERGED_LINEAR_SOLVE
+                    break
+                step = self._array(self._p)
+                step_norm = _step_norm(self.ksp)
+                predicted = -self.ksp.getCGObjectiveValue()
+            self._ksp_its += ksp_its
             # -- the ratio test
             trial = theta + step
             f_trial = self._evaluate(trial) if predicted > 0 else np.inf
@@ -383,8 +407,7 @@ class TrustRegionNewtonCG:
             else:
                 self._counts_base["rejected"] += 1
             state["iteration"] = it + 1
-            self._record(state, f, gnorm, rho, step_norm, self.ksp.getIterationNumber(),
-                         ksp_reason, accepted)
+            self._record(state, f, gnorm, rho, step_norm, ksp_its, ksp_reason, accepted)
             if self.checkpoint is not None:
                 arrays = {"theta": theta}
                 if self.preconditioner is not None and hasattr(self.preconditioner, "state"):
@@ -405,6 +428,21 @@ class TrustRegionNewtonCG:
             error.result = result
             raise error
         return result
+
+    def _capped_cg_step(self, theta, g, radius):
+        """The capped-CG step inside the radius, its predicted reduction and its report."""
+        p = self.parameters
+        H = self.H.getPythonContext()
+        kind, d, Hd, its = capped_cg(lambda v: H.action(theta, v), g, p.capped_cg_epsilon,
+                                     p.capped_cg_zeta, max_it=self.ksp.getTolerances()[3])
+        norm_d = float(np.linalg.norm(d))
+        if kind == "SOL":
+            scale = min(1.0, radius / norm_d)
+        else:  # to the boundary, downhill
+            scale = radius / norm_d * (-1.0 if g @ d > 0 else 1.0)
+        step = scale * d
+        predicted = -(g @ step + 0.5 * scale * scale * (d @ Hd))
+        return step, float(predicted), abs(scale) * norm_d, its, f"CAPPED_CG_{kind}"
 
     def _update_preconditioner(self, theta, g):
         if self.preconditioner is not None and hasattr(self.preconditioner, "update"):
@@ -437,7 +475,8 @@ class TrustRegionNewtonCG:
         history.append(entry)
         if self.monitor:
             rho_s = "" if rho is None else f" rho {rho: .3e}"
-            print0(f"{entry['iteration']:4d} TR {self.ksp.getType():4s} J {f:.10e} "
+            name = "ccg" if self.parameters.subproblem == "capped_cg" else self.ksp.getType()
+            print0(f"{entry['iteration']:4d} TR {name:4s} J {f:.10e} "
                    f"||g|| {gnorm:.4e} radius {state['radius']:.3e}{rho_s} "
                    f"ksp {ksp_its:3d} {ksp_reason}{'' if accepted else ' rejected'}",
                    comm=self.comm)
