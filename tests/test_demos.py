@@ -56,23 +56,26 @@ def test_digits_demo_with_tao(tmp_path, monkeypatch):
     assert summary["test_accuracy"] > 0.6
 
 
+def _run_on_two_ranks(name, out, tmp_path_factory, monkeypatch, **env):
+    """Run a demo on both ranks; its summary on rank 0, ``None`` on the other."""
+    comm = MPI.COMM_WORLD
+    tmp = Path(comm.bcast(str(tmp_path_factory.mktemp(name)) if comm.rank == 0 else None))
+    _run(name, tmp, monkeypatch, **env)
+    return json.loads((tmp / out / "summary.json").read_text()) if comm.rank == 0 else None
+
+
 @pytest.mark.parallel(nprocs=2)
 def test_digits_demo_on_two_ranks(tmp_path_factory, monkeypatch):
-    comm = MPI.COMM_WORLD
-    tmp = Path(comm.bcast(str(tmp_path_factory.mktemp("demo2")) if comm.rank == 0 else None))
-    _run("digits", tmp, monkeypatch)
-    if comm.rank == 0:
-        summary = json.loads((tmp / "demo" / "summary.json").read_text())
+    summary = _run_on_two_ranks("digits", "demo", tmp_path_factory, monkeypatch)
+    if summary is not None:
         assert summary["test_accuracy"] > 0.6
 
 
 @pytest.mark.parallel(nprocs=2)
 def test_digits_demo_on_two_ensemble_members(tmp_path_factory, monkeypatch):
-    comm = MPI.COMM_WORLD
-    tmp = Path(comm.bcast(str(tmp_path_factory.mktemp("demo_ens")) if comm.rank == 0 else None))
-    _run("digits", tmp, monkeypatch, PDEOPT_DEMO_MEMBERS="2")
-    if comm.rank == 0:
-        summary = json.loads((tmp / "demo" / "summary.json").read_text())
+    summary = _run_on_two_ranks("digits", "demo", tmp_path_factory, monkeypatch,
+                                PDEOPT_DEMO_MEMBERS="2")
+    if summary is not None:
         assert summary["test_accuracy"] > 0.6 and summary["iterations"] == 8
 
 
@@ -85,9 +88,6 @@ def test_ensemble_that_does_not_divide_the_ranks_is_an_error(tmp_path, monkeypat
 
 @pytest.mark.parallel(nprocs=2)
 def test_surrogate_demo_on_two_ranks(tmp_path_factory, monkeypatch):
-    comm = MPI.COMM_WORLD
-    tmp = Path(comm.bcast(str(tmp_path_factory.mktemp("sur2")) if comm.rank == 0 else None))
-    _run("surrogate", tmp, monkeypatch)
-    if comm.rank == 0:
-        summary = json.loads((tmp / "surrogate" / "summary.json").read_text())
+    summary = _run_on_two_ranks("surrogate", "surrogate", tmp_path_factory, monkeypatch)
+    if summary is not None:
         assert summary["projected"]["train_loss"] < summary["full"]["train_loss"]

@@ -19,7 +19,8 @@ and the projected functional :math:`J_p(\theta) = \hat J(\theta, w^*(\theta))` h
 
 the Schur complement of the full Hessian at :math:`(\theta, w^*)`, with
 :math:`H_{ww} = (\tilde F^T\tilde F/B + \alpha I) \otimes I_K` known in closed form. A projected
-Hessian action is two full Hessian actions and one small dense solve.
+Hessian action is two full Hessian actions and one small dense solve; finding :math:`w^*` at a
+new :math:`\theta` costs one untaped forward sweep (for the features) before the taped one.
 """
 
 import numpy as np
