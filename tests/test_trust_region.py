@@ -234,6 +234,52 @@ def test_capped_cg_trust_region(problem):
         assert "CAPPED_CG_NC" in {h["ksp_reason"] for h in result.history}
 
 
+def test_capped_cg_stops_at_the_trust_region_boundary():
+    from pdeopt.solvers.capped_cg import capped_cg
+    A = np.diag(np.logspace(0, 2, 6))
+    g = np.ones(6)
+    kind, d, Hd, _ = capped_cg(lambda v: A @ v, g, eps=1e-8, zeta=1e-6, radius=0.1)
+    assert kind == "BOUNDARY" and np.linalg.norm(d) == pytest.approx(0.1, rel=1e-12)
+    assert np.allclose(Hd, A @ d) and g @ d < 0
+
+
+def test_minimum_eigenvalue_oracle():
+    from pdeopt.solvers.eigenvalue_oracle import minimum_eigenvalue_oracle
+    rng = np.random.default_rng(1)
+    Q, _ = np.linalg.qr(rng.standard_normal((40, 40)))
+    for lam_min, found in [(-1e-2, True), (-1e-4, False), (0.5, False)]:
+        A = Q @ np.diag(np.r_[lam_min, np.linspace(1, 10, 39)]) @ Q.T
+        oracle = minimum_eigenvalue_oracle(lambda v: A @ v, 40, eps=1e-3, max_it=40)
+        assert oracle.negative_curvature is found
+        if found:
+            d = oracle.direction
+            assert np.linalg.norm(d) == pytest.approx(1.0) and d @ A @ d <= -0.5e-3
+            assert oracle.curvature == pytest.approx(d @ A @ d, rel=1e-10)
+        else:
+            assert oracle.bound_met and oracle.smallest_ritz_value >= lam_min - 1e-10
+
+
+def test_capped_cg_variant_leaves_an_exact_saddle():
+    """From (0.5, 0) CG never sees the y direction and plain TR stops at the saddle (0, 0);
+    the oracle of the capped-CG variant finds the negative curvature and certifies a minimum."""
+    start = np.array([0.5, 0.0])
+    plain = TrustRegionNewtonCG(saddle(), {"gatol": 1e-10}, monitor=False).solve(start)
+    assert plain.reason is TerminationReason.CONVERGED_GATOL
+    assert np.allclose(plain.theta, 0.0, atol=1e-8)
+    result = TrustRegionNewtonCG(saddle(), {"subproblem": "capped_cg", "gatol": 1e-10,
+                                            "capped_cg_epsilon": 1e-3}, monitor=False).solve(start)
+    assert result.reason is TerminationReason.CONVERGED_SECOND_ORDER, result.reason
+    assert np.allclose(np.abs(result.theta), [0.0, 1.0], atol=1e-8)
+    assert "ORACLE_NC" in {h["ksp_reason"] for h in result.history}
+
+
+def test_oracle_stopped_early_is_first_order_only():
+    result = TrustRegionNewtonCG(rosenbrock(), {"subproblem": "capped_cg", "max_it": 150,
+                                                "capped_cg_epsilon": 1e-9, "oracle_max_it": 1},
+                                 monitor=False).solve()
+    assert result.reason is TerminationReason.CONVERGED_GATOL
+
+
 def test_capped_cg_refuses_a_preconditioner():
     _, _, rf, _ = make_problem("parabolic")
     with pytest.raises(pdeopt.OptionError, match="Euclidean"):

@@ -14,6 +14,9 @@ of two iterates. With :math:`M` the largest :math:`\|Hp\|/\|p\|` met so far,
 
 and the cap is :math:`\|r_j\| > \sqrt T\,\tau^{j/2}\|r_0\|`. :math:`M` is updated from the search
 directions only (the paper also uses :math:`\|Hy_j\|` and :math:`\|Hr_j\|`, which cost products).
+Given a radius :math:`\Delta`, an iterate leaving :math:`\|d\| \le \Delta` is cut at the
+boundary (``"BOUNDARY"``), as in the trust-region Newton-CG of Curtis, Robinson, Royer & Wright
+(2021).
 """
 
 import numpy as np
@@ -27,7 +30,13 @@ def _parameters(M, eps, zeta):
     return zeta / (3 * kappa), tau, 4 * kappa**4 / (1 - np.sqrt(tau)) ** 2
 
 
-def capped_cg(H, g, eps, zeta=0.5, M=0.0, max_it=100):
+def _to_boundary(y, p, radius):
+    r""":math:`\tau \ge 0` with :math:`\|y + \tau p\| = \Delta` (for :math:`\|y\| \le \Delta`)."""
+    pp, yp, yy = p @ p, y @ p, y @ y
+    return (-yp + np.sqrt(max(yp * yp + pp * (radius * radius - yy), 0.0))) / pp
+
+
+def capped_cg(H, g, eps, zeta=0.5, M=0.0, max_it=100, radius=None):
     r"""Solve :math:`(H + 2\epsilon I)d = -g` or find negative curvature.
 
     Parameters
@@ -44,12 +53,16 @@ def capped_cg(H, g, eps, zeta=0.5, M=0.0, max_it=100):
         A lower estimate of :math:`\|H\|`.
     max_it
         Iterations before returning the current iterate as ``"SOL"``.
+    radius
+        A trust-region radius :math:`\Delta`: an iterate that would leave the ball
+        :math:`\|d\| \le \Delta` is cut at its boundary and returned as ``"BOUNDARY"``
+        (Steihaug's exit; the iterates' norms increase along CG).
 
     Returns
     -------
     kind, d, Hd, iterations
-        ``"SOL"`` or ``"NC"``, the direction, :math:`Hd` (no product needed) and the number of
-        Hessian actions.
+        ``"SOL"``, ``"BOUNDARY"`` or ``"NC"``, the direction, :math:`Hd` (no product needed)
+        and the number of Hessian actions.
     """
     zhat, tau, T = _parameters(M, eps, zeta)
     r0 = np.linalg.norm(g)
@@ -67,6 +80,10 @@ def capped_cg(H, g, eps, zeta=0.5, M=0.0, max_it=100):
     while True:
         rr = r @ r
         alpha = rr / (p @ Hbar_p)
+        if radius is not None and np.linalg.norm(y + alpha * p) >= radius:
+            tau = _to_boundary(y, p, radius)
+            d, Hbar_d = y + tau * p, Hbar_y + tau * Hbar_p
+            return "BOUNDARY", d, Hbar_d - 2 * eps * d, actions
         y = y + alpha * p
         Hbar_y = Hbar_y + alpha * Hbar_p
         r = r + alpha * Hbar_p

@@ -43,6 +43,7 @@ from pdeopt.parallel import print0
 from pdeopt.problem.control_array import array_to_vec, create_control_vec, vec_to_array
 from pdeopt.solvers.capped_cg import capped_cg
 from pdeopt.solvers.checkpoint import OptimizerCheckpoint
+from pdeopt.solvers.eigenvalue_oracle import minimum_eigenvalue_oracle
 from pdeopt.solvers.reduced_hessian import ReducedHessian
 
 __all__ = ["TrustRegionNewtonCG", "TrustRegionParameters", "TrustRegionResult",
@@ -71,6 +72,8 @@ class TerminationReason(enum.Enum):
 
     CONVERGED_GATOL = "the gradient norm fell below gatol"
     CONVERGED_GRTOL = "the gradient norm fell below grtol times its initial value"
+    CONVERGED_SECOND_ORDER = ("the gradient norm fell below gatol or grtol and the minimum "
+                              "eigenvalue oracle certified lambda_min(H) >= -capped_cg_epsilon")
     DIVERGED_MAXITS = "the iteration limit max_it was reached"
     DIVERGED_TR_REDUCTION = ("the trust region shrank below radius_min: the model does not "
                              "predict the objective (check the gradient with taylor_check)")
@@ -108,11 +111,22 @@ class TrustRegionParameters:
         ``"ksp"`` (default): the KSP of ``solver_parameters`` (``stcg``, ``nash``, ``gltr``);
         ``"capped_cg"``: capped CG on :math:`(H + 2\epsilon I)d = -g`
         (:func:`~pdeopt.solvers.capped_cg.capped_cg`, Royer, O'Neill & Wright 2020), its
-        solution truncated to the trust region and its negative-curvature directions taken to
-        the boundary, in the manner of Curtis, Robinson, Royer & Wright (2021); Euclidean norm,
-        no preconditioner, at most ``ksp_max_it`` iterations.
+        iterates cut at the trust region's boundary and its negative-curvature directions
+        taken to it, the trust-region Newton-CG of Curtis, Robinson, Royer & Wright (2021):
+        where the gradient tests are met, the minimum eigenvalue oracle
+        (:func:`~pdeopt.solvers.eigenvalue_oracle.minimum_eigenvalue_oracle`) either certifies
+        :math:`\lambda_{\min}(H) \ge -\epsilon` (``CONVERGED_SECOND_ORDER``) or gives a
+        direction of curvature :math:`\le -\epsilon/2` that the step follows to the boundary,
+        so the method leaves saddle points. Euclidean norm, no preconditioner, at most
+        ``ksp_max_it`` iterations per subproblem.
     capped_cg_epsilon, capped_cg_zeta
-        :math:`\epsilon` and :math:`\zeta` of capped CG.
+        :math:`\epsilon` (the curvature tolerance :math:`\epsilon_H`) and :math:`\zeta` of
+        capped CG.
+    oracle_max_it, oracle_delta, oracle_seed
+        The oracle's most Lanczos steps, its failure probability :math:`\delta` and the seed of
+        its random starts (the iteration number is added). When ``oracle_max_it`` stops it
+        before its bound :math:`j_{\max}`, the solve ends ``CONVERGED_GATOL`` (or ``GRTOL``):
+        first-order only.
     hessian
         ``"exact"`` (default) or ``"gauss_newton"``: the SPD Gauss-Newton model, which far
         from a minimum spends the CG iterations on curvature that the exact Hessian's
@@ -137,6 +151,9 @@ class TrustRegionParameters:
     subproblem: str = "ksp"
     capped_cg_epsilon: float = 1e-6
     capped_cg_zeta: float = 0.5
+    oracle_max_it: int = 100
+    oracle_delta: float = 0.01
+    oracle_seed: int = 0
     hessian: str = "exact"
     forcing: str = "eisenstat_walker"
     eta_max: float = 0.5
@@ -146,6 +163,8 @@ class TrustRegionParameters:
             raise OptionError(f"subproblem must be 'ksp' or 'capped_cg', got {self.subproblem!r}.")
         if self.capped_cg_epsilon <= 0 or not 0 < self.capped_cg_zeta < 1:
             raise OptionError("need capped_cg_epsilon > 0 and 0 < capped_cg_zeta < 1.")
+        if self.oracle_max_it < 1 or not 0 < self.oracle_delta < 1:
+            raise OptionError("need oracle_max_it >= 1 and 0 < oracle_delta < 1.")
         if self.hessian not in ("exact", "gauss_newton"):
             raise OptionError(f"hessian must be 'exact' or 'gauss_newton', got {self.hessian!r}.")
         if self.forcing not in ("eisenstat_walker", "fixed"):
@@ -351,12 +370,22 @@ class TrustRegionNewtonCG:
                 reason = TerminationReason.DIVERGED_MAXITS
             elif state["radius"] < p.radius_min:
                 reason = TerminationReason.DIVERGED_TR_REDUCTION
+            if reason is not None and reason.converged and p.subproblem == "capped_cg":
+                self.H.getPythonContext().set_point(theta)
+                oracle = self._oracle(theta, it)
+                if oracle.negative_curvature:
+                    reason = None
+                elif oracle.bound_met:
+                    reason = TerminationReason.CONVERGED_SECOND_ORDER
             if reason is not None:
                 break
             # -- the subproblem: H p = -g inside the trust region
             eta = self._forcing(state, gnorm)
             self.H.getPythonContext().set_point(theta)
-            if p.subproblem == "capped_cg":
+            if p.subproblem == "capped_cg" and gnorm <= max(p.gatol, p.grtol * state["gnorm0"]):
+                step, predicted, step_norm, ksp_its, ksp_reason = self._oracle_step(
+                    g, oracle, state["radius"])
+            elif p.subproblem == "capped_cg":
                 step, predicted, step_norm, ksp_its, ksp_reason = self._capped_cg_step(
                     theta, g, state["radius"])
             else:
@@ -429,14 +458,39 @@ class TrustRegionNewtonCG:
             raise error
         return result
 
+    def _oracle(self, theta, it):
+        p = self.parameters
+        H = self.H.getPythonContext()
+        oracle = minimum_eigenvalue_oracle(lambda v: H.action(theta, v), theta.size,
+                                           p.capped_cg_epsilon, seed=p.oracle_seed + it,
+                                           delta=p.oracle_delta, max_it=p.oracle_max_it)
+        self._ksp_its += oracle.iterations
+        if self.monitor:
+            found = (f"curvature {oracle.curvature:.3e}" if oracle.negative_curvature else
+                     f"no curvature below {-p.capped_cg_epsilon / 2:.3e}"
+                     f"{'' if oracle.bound_met else ' (stopped by oracle_max_it)'}")
+            print0(f"     minimum eigenvalue oracle: {oracle.iterations} Lanczos steps, "
+                   f"smallest Ritz value {oracle.smallest_ritz_value:.3e}, {found}",
+                   comm=self.comm)
+        return oracle
+
+    @staticmethod
+    def _oracle_step(g, oracle, radius):
+        """The oracle's direction to the boundary, downhill, and its predicted reduction."""
+        d = oracle.direction if g @ oracle.direction <= 0 else -oracle.direction
+        step = radius * d
+        predicted = -(g @ step + 0.5 * radius * radius * oracle.curvature)
+        return step, float(predicted), radius, 0, "ORACLE_NC"
+
     def _capped_cg_step(self, theta, g, radius):
         """The capped-CG step inside the radius, its predicted reduction and its report."""
         p = self.parameters
         H = self.H.getPythonContext()
         kind, d, Hd, its = capped_cg(lambda v: H.action(theta, v), g, p.capped_cg_epsilon,
-                                     p.capped_cg_zeta, max_it=self.ksp.getTolerances()[3])
+                                     p.capped_cg_zeta, max_it=self.ksp.getTolerances()[3],
+                                     radius=radius)
         norm_d = float(np.linalg.norm(d))
-        if kind == "SOL":
+        if kind in ("SOL", "BOUNDARY"):
             scale = min(1.0, radius / norm_d)
         else:  # to the boundary, downhill
             scale = radius / norm_d * (-1.0 if g @ d > 0 else 1.0)
