@@ -63,9 +63,34 @@ def test_projected_functional_is_exact():
     assert a @ Ga > 0
 
 
-def test_projection_needs_a_least_squares_readout():
-    _, _, rf, _ = make_problem("parabolic")
-    with pytest.raises(pdeopt.InputError, match="ProbeRegression"):
+def test_projected_cross_entropy_is_exact():
+    """The classifier's weights by Newton to 1e-12; derivatives by implicit differentiation."""
+    _, _, rf, theta = make_problem("parabolic")
+    P = pdeopt.ProjectedReducedFunctional(rf)
+    theta = theta[:P.size]
+    g = rf.gradient(P.full(theta))
+    assert np.linalg.norm(g[P.size:]) <= 1e-11
+    assert P.objective(theta) < rf.objective(np.concatenate([theta, P.weights(theta) + 1e-3]))
+    rates = pdeopt.taylor_check(P, theta, np.random.default_rng(4).standard_normal(P.size))
+    assert rates["R1"] >= 1.9 and rates["R2"] >= 2.9, rates["rates"]
+    a, b = np.random.default_rng(5).standard_normal((2, P.size))
+    Ha, Hb = P.hessian_action(theta, a), P.hessian_action(theta, b)
+    assert abs(b @ Ha - a @ Hb) <= 1e-10 * abs(b @ Ha)
+    assert a @ P.gauss_newton_action(theta, a) > 0
+
+
+def test_projection_needs_a_linear_readout_and_alpha():
+    _, _, rf, _ = make_problem("parabolic", regularize=False)
+    with pytest.raises(pdeopt.InputError, match="alpha > 0"):
+        pdeopt.ProjectedReducedFunctional(rf)
+    grid = pdeopt.PixelGrid(8)
+    ops = pdeopt.assemble_operators(grid)
+    network = pdeopt.Network(pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=0.5), channels=1,
+                             depth=1)
+    model = pdeopt.Model(network, pdeopt.FieldMisfit(ops.mass, grid.comm))
+    x = np.random.default_rng(0).random((grid.n_owned, 2, 1))
+    rf = pdeopt.ReducedFunctional(model, x, x.copy())
+    with pytest.raises(pdeopt.InputError, match="ProbeRegression or PooledClassifier"):
         pdeopt.ProjectedReducedFunctional(rf)
 
 
