@@ -8,12 +8,16 @@ the demo's 60, so that it can reach the target), divided by that of the best-tun
 Adam (learning rates 1e-3 … 1e-1, 2000 full-batch iterations), both float64 on the same
 model, data and initial point; target = 1.05 × the best loss Adam reaches; median over the
 seeds (each seed draws the initial controls); timing from the first objective evaluation.
-Also run, for the table: TR-Newton-CG with each preconditioner, TAO ``ntr`` and ``lmvm``, and
-L-BFGS on the torch twin. Adam and L-BFGS run on the torch twin (the same discrete network in
+Also run, for the table: TR-Newton-CG with each preconditioner and on the projected
+functional (variable projection of the classifier's weights), TAO ``ntr`` and ``lmvm``, and
+L-BFGS on the torch twin. The same comparison runs on the regression task of
+``demos/surrogate`` (Firedrake-generated diffusion-reaction data, probe readout): TR-Newton-CG
+(Gauss-Newton, as in that demo) with and without variable projection against Adam and L-BFGS,
+its target 1.05 × the best loss Adam reaches there. Adam and L-BFGS run on the torch twin (the same discrete network in
 torch, one thread). Work is counted in forward+adjoint equivalents: a gradient is 2, a Hessian
 or Gauss-Newton action 2 (a tangent-linear and a reverse sweep), an objective alone 1.
 
-``--size full`` is B5 as defined (all 1078 training digits; Adam's 10 000 torch-twin iterations
+``--task digits|regression|both`` picks the tasks (default both). ``--size full`` is B5 as defined (all 1078 training digits; Adam's 10 000 torch-twin iterations
 per seed dominate: hours on 2 cores); ``small`` uses 180 training digits and 300 Adam
 iterations per learning rate, ``ci`` a few iterations for the tests.
 
@@ -36,9 +40,11 @@ from pdeopt.model.torch_twin import TorchTwin
 from pdeopt.solvers.preconditioners import LMVMPC, LowRankPC, RegularizerPC
 
 SIZES = {
-    "full": dict(limit=None, adam_its=2000, tr_its=300, tao_its=300, lbfgs_its=300),
-    "small": dict(limit=300, adam_its=300, tr_its=150, tao_its=150, lbfgs_its=150),
-    "ci": dict(limit=100, adam_its=8, tr_its=3, tao_its=3, lbfgs_its=3),
+    "full": dict(limit=None, adam_its=2000, tr_its=300, tao_its=300, lbfgs_its=300,
+                 regression_samples=200),
+    "small": dict(limit=300, adam_its=300, tr_its=150, tao_its=150, lbfgs_its=150,
+                  regression_samples=100),
+    "ci": dict(limit=100, adam_its=8, tr_its=3, tao_its=3, lbfgs_its=3, regression_samples=20),
 }
 LEARNING_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 C, N, T, ALPHA, BETA = 8, 4, 2.0, 1e-3, 1e-2  # the demo's network and regulariser
@@ -70,6 +76,33 @@ class Problem:
         return self.model.accuracy(theta, self.test.x, self.test.labels)
 
 
+class Regression:
+    """The surrogate task of ``demos/surrogate`` for one seed, in pdeopt and in torch."""
+
+    C, N, T = 4, 4, 1.0
+
+    def __init__(self, size, seed, comm):
+        grid = pdeopt.PixelGrid(12, comm=comm)
+        probes = [(iy, ix) for iy in (2, 6, 9) for ix in (2, 6, 9)]
+        self.train = pdeopt.diffusion_reaction_data(grid, SIZES[size]["regression_samples"],
+                                                    probes, seed=0, diffusivity=0.05,
+                                                    reaction=1.0)
+        ops = pdeopt.assemble_operators(grid)
+        scheme = pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=self.T / self.N)
+        self.model = pdeopt.Model(pdeopt.Network(scheme, channels=self.C, depth=self.N),
+                                  pdeopt.ProbeRegression(grid, self.C, probes, len(probes)))
+        self.regularizer = pdeopt.Regularizer(self.model.layout, alpha=1e-5, beta=1e-4,
+                                              step=self.T / self.N)
+        self.theta0 = self.model.initial_controls(seed=seed)
+        self.twin = TorchTwin(self.model, grid, self.regularizer)
+        self.x_torch = self.twin.images(self.train.x)
+        self.y_torch = torch.tensor(self.train.targets)
+
+    def reduced_functional(self):
+        return pdeopt.ReducedFunctional(self.model, self.train.x, self.train.targets,
+                                        self.regularizer, theta=self.theta0)
+
+
 def _work(counts):
     """Forward+adjoint equivalents of a reduced functional's or a solver's counts."""
     actions = counts.get("hessian_actions",
@@ -77,9 +110,11 @@ def _work(counts):
     return counts["forward"] + counts["adjoint"] + 2 * actions
 
 
-def run_trust_region(problem, its, preconditioner):
+def run_trust_region(problem, its, preconditioner, projected=False):
     t0 = time.perf_counter()
     Jhat = problem.reduced_functional()  # its taped forward is the first evaluation
+    if projected:
+        Jhat = pdeopt.ProjectedReducedFunctional(Jhat)
     setup = time.perf_counter() - t0
     pc = {"none": None, "regularizer": RegularizerPC(problem.regularizer), "lmvm": LMVMPC(),
           "low_rank": LowRankPC(problem.regularizer, rank=10, oversampling=5,
@@ -88,7 +123,11 @@ def run_trust_region(problem, its, preconditioner):
                                         preconditioner=pc, solver_parameters={"ksp_max_it": 30},
                                         monitor=False)
     # the solver counts from its start; the constructor's taped forward comes before
-    return _pdeopt_run(Jhat, setup, solver.solve(), offset=1)
+    result = solver.solve(problem.theta0[:Jhat.size])
+    record = _pdeopt_run(Jhat, setup, result, offset=1)
+    if projected:
+        record["theta"] = Jhat.full(result.theta)
+    return record
 
 
 def run_tao(problem, its, tao_type):
@@ -160,6 +199,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=SIZES, default="full")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--task", choices=("digits", "regression", "both"), default="both")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
     for name in vars(args):  # argparse's options, not PETSc's: out of its unused-options report
@@ -168,45 +208,54 @@ def main():
     torch.set_num_threads(1)
     cfg = SIZES[args.size]
     runs, accuracy, baselines = [], {}, []
+    summary = {"size": args.size, "seeds": args.seeds}
     for seed in args.seeds:
-        problem = Problem(args.size, seed, comm)
-        results = {"tr_newton_cg": run_trust_region(problem, cfg["tr_its"], "lmvm")}
-        for pc in ("none", "regularizer", "low_rank"):
-            results[f"tr_newton_cg_pc_{pc}"] = run_trust_region(problem, cfg["tr_its"], pc)
-        for tao_type in ("ntr", "lmvm"):
-            results[f"tao_{tao_type}"] = run_tao(problem, cfg["tao_its"], tao_type)
-        adam = {lr: run_adam(problem, cfg["adam_its"], lr) for lr in LEARNING_RATES}
-        best_lr = min(adam, key=lambda lr: min(c[1] for c in adam[lr]["curve"]))
-        results["adam"] = adam[best_lr]
-        results["lbfgs"] = run_lbfgs(problem, cfg["lbfgs_its"])
-        target = 1.05 * min(c[1] for c in results["adam"]["curve"])
-        for name, r in results.items():
-            accuracy.setdefault(name, []).append(problem.accuracy(r["theta"]))
-            runs.append({"optimizer": name, "seed": seed, "target_loss": target,
-                         "seconds_to_target": seconds_to(r["curve"], target),
-                         "iterations": int(r["iterations"]), "gradients": int(r["gradients"]),
-                         "hessian_actions": int(r["hessian_actions"]),
-                         "final_loss": float(r["curve"][-1][1]), "work": int(r["work"]),
-                         "adam_learning_rate": best_lr if name == "adam" else None,
-                         "curve": r["curve"]})
-        baselines.append(_logistic_baseline(problem))
+        if args.task in ("digits", "both"):
+            problem = Problem(args.size, seed, comm)
+            results = {"tr_newton_cg": run_trust_region(problem, cfg["tr_its"], "lmvm")}
+            for pc in ("none", "regularizer", "low_rank"):
+                results[f"tr_newton_cg_pc_{pc}"] = run_trust_region(problem, cfg["tr_its"], pc)
+            results["tr_newton_cg_projected"] = run_trust_region(problem, cfg["tr_its"], "lmvm",
+                                                                 projected=True)
+            for tao_type in ("ntr", "lmvm"):
+                results[f"tao_{tao_type}"] = run_tao(problem, cfg["tao_its"], tao_type)
+            _first_order(problem, cfg, results)
+            for name, r in results.items():
+                accuracy.setdefault(name, []).append(problem.accuracy(r["theta"]))
+            runs += _records(results, seed)
+            baselines.append(_logistic_baseline(problem))
+        if args.task in ("regression", "both"):
+            problem = Regression(args.size, seed, comm)
+            results = {f"regression_tr_newton_cg{p}": run_trust_region(
+                problem, cfg["tr_its"], "none", projected=bool(p)) for p in ("", "_projected")}
+            _first_order(problem, cfg, results, prefix="regression_")
+            runs += _records(results, seed)
 
-    def ratio(other):
+    def ratio(name, other):
         values = []
         for seed in args.seeds:
             t = {r["optimizer"]: r["seconds_to_target"] for r in runs if r["seed"] == seed}
-            values.append(np.inf if t["tr_newton_cg"] is None else
-                          (np.nan if t[other] is None else t["tr_newton_cg"] / t[other]))
+            values.append(np.inf if t[name] is None else
+                          (np.nan if t[other] is None else t[name] / t[other]))
         return float(np.median(values))
 
-    summary = {"target_loss": float(np.median([r["target_loss"] for r in runs
-                                               if r["optimizer"] == "adam"])),
-               "tr_newton_cg_over_adam": ratio("adam"),
-               "tr_newton_cg_over_lbfgs": ratio("lbfgs"),
-               "test_accuracy_mean": {k: float(np.mean(v)) for k, v in accuracy.items()},
-               "baseline_logistic_accuracy_mean": float(np.mean(baselines)),
-               "size": args.size, "seeds": args.seeds,
-               "runs": [{k: v for k, v in r.items() if k != "curve"} for r in runs]}
+    def target(adam):
+        return float(np.median([r["target_loss"] for r in runs if r["optimizer"] == adam]))
+
+    if args.task in ("digits", "both"):
+        summary.update({
+            "target_loss": target("adam"),
+            "tr_newton_cg_over_adam": ratio("tr_newton_cg", "adam"),
+            "tr_newton_cg_over_lbfgs": ratio("tr_newton_cg", "lbfgs"),
+            "test_accuracy_mean": {k: float(np.mean(v)) for k, v in accuracy.items()},
+            "baseline_logistic_accuracy_mean": float(np.mean(baselines))})
+    if args.task in ("regression", "both"):
+        summary["regression"] = {
+            "target_loss": target("regression_adam"),
+            "tr_newton_cg_over_adam": ratio("regression_tr_newton_cg", "regression_adam"),
+            "tr_newton_cg_projected_over_adam": ratio("regression_tr_newton_cg_projected",
+                                                      "regression_adam")}
+    summary["runs"] = [{k: v for k, v in r.items() if k != "curve"} for r in runs]
     if comm.rank == 0:
         out = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "optimizers"
         out.mkdir(parents=True, exist_ok=True)
@@ -215,6 +264,27 @@ def main():
         _plot(runs, out / "loss.png")
         print(json.dumps(summary) if args.json else _table(summary))
     comm.Barrier()
+
+
+def _first_order(problem, cfg, results, prefix=""):
+    """Adam with its best learning rate, and L-BFGS, on the torch twin; each run's target is
+    1.05 × the best loss that Adam reached."""
+    adam = {lr: run_adam(problem, cfg["adam_its"], lr) for lr in LEARNING_RATES}
+    best_lr = min(adam, key=lambda lr: min(c[1] for c in adam[lr]["curve"]))
+    results[f"{prefix}adam"] = dict(adam[best_lr], learning_rate=best_lr)
+    results[f"{prefix}lbfgs"] = run_lbfgs(problem, cfg["lbfgs_its"])
+
+
+def _records(results, seed):
+    adam = next(r for name, r in results.items() if name.endswith("adam"))
+    target = 1.05 * min(c[1] for c in adam["curve"])
+    return [{"optimizer": name, "seed": seed, "target_loss": target,
+             "seconds_to_target": seconds_to(r["curve"], target),
+             "iterations": int(r["iterations"]), "gradients": int(r["gradients"]),
+             "hessian_actions": int(r["hessian_actions"]),
+             "final_loss": float(r["curve"][-1][1]), "work": int(r["work"]),
+             "adam_learning_rate": r.get("learning_rate"), "curve": r["curve"]}
+            for name, r in results.items()]
 
 
 def _logistic_baseline(problem):
@@ -226,19 +296,28 @@ def _logistic_baseline(problem):
 
 
 def _table(summary):
-    lines = [f"B5 = TR-Newton-CG / Adam: {summary['tr_newton_cg_over_adam']:.3f} "
-             f"(target loss {summary['target_loss']:.4g}); TR / L-BFGS: "
-             f"{summary['tr_newton_cg_over_lbfgs']:.3f}", "",
-             "| optimizer | seed | s to target | iterations | gradients | Hessian actions | "
-             "work | final loss | test accuracy |", "|---|---|---|---|---|---|---|---|---|"]
-    acc = summary["test_accuracy_mean"]
+    lines = []
+    if "tr_newton_cg_over_adam" in summary:
+        lines.append(f"B5 = TR-Newton-CG / Adam: {summary['tr_newton_cg_over_adam']:.3f} "
+                     f"(target loss {summary['target_loss']:.4g}); TR / L-BFGS: "
+                     f"{summary['tr_newton_cg_over_lbfgs']:.3f}")
+    if "regression" in summary:
+        r = summary["regression"]
+        lines.append(f"regression task: TR-Newton-CG / Adam {r['tr_newton_cg_over_adam']:.3f}, "
+                     f"with variable projection {r['tr_newton_cg_projected_over_adam']:.3f} "
+                     f"(target loss {r['target_loss']:.4g})")
+    lines += ["", "| optimizer | seed | s to target | iterations | gradients | Hessian actions | "
+              "work | final loss | test accuracy |", "|---|---|---|---|---|---|---|---|---|"]
+    acc = summary.get("test_accuracy_mean", {})
     for r in summary["runs"]:
         s = "—" if r["seconds_to_target"] is None else f"{r['seconds_to_target']:.2f}"
+        a = f"{acc[r['optimizer']]:.4f} (mean)" if r["optimizer"] in acc else "—"
         lines.append(f"| {r['optimizer']} | {r['seed']} | {s} | {r['iterations']} | "
                      f"{r['gradients']} | {r['hessian_actions']} | {r['work']} | "
-                     f"{r['final_loss']:.4g} | {acc[r['optimizer']]:.4f} (mean) |")
-    baseline = summary["baseline_logistic_accuracy_mean"]
-    lines.append(f"\nlogistic regression on the pixels: {baseline:.4f}")
+                     f"{r['final_loss']:.4g} | {a} |")
+    if "baseline_logistic_accuracy_mean" in summary:
+        lines.append(f"\nlogistic regression on the pixels: "
+                     f"{summary['baseline_logistic_accuracy_mean']:.4f}")
     return "\n".join(lines) + "\n"
 
 
@@ -246,17 +325,23 @@ def _plot(runs, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     seed = runs[0]["seed"]
-    for r in (r for r in runs if r["seed"] == seed):
-        t, loss, work = np.array(r["curve"]).T
-        ax[0].semilogy(t, loss, label=r["optimizer"])
-        ax[1].semilogy(work, loss, label=r["optimizer"])
-    ax[0].set(xlabel="wall time [s]", ylabel="training loss", title=f"seed {seed}")
-    ax[1].set(xlabel="work [forward+adjoint equivalents]", title="against work")
-    ax[0].axhline(runs[0]["target_loss"], color="k", lw=0.5)
-    ax[1].axhline(runs[0]["target_loss"], color="k", lw=0.5)
-    ax[1].legend(fontsize=7)
+    tasks = [t for t in ("digits", "regression")
+             if any(r["optimizer"].startswith("regression_") == (t == "regression")
+                    for r in runs)]
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(10, 4 * len(tasks)), squeeze=False)
+    for ax, task in zip(axes, tasks):
+        mine = [r for r in runs if r["seed"] == seed
+                and r["optimizer"].startswith("regression_") == (task == "regression")]
+        for r in mine:
+            t, loss, work = np.array(r["curve"]).T
+            ax[0].semilogy(t, loss, label=r["optimizer"])
+            ax[1].semilogy(work, loss, label=r["optimizer"])
+        ax[0].set(xlabel="wall time [s]", ylabel="training loss", title=f"{task}, seed {seed}")
+        ax[1].set(xlabel="work [forward+adjoint equivalents]", title="against work")
+        for a in ax:
+            a.axhline(mine[0]["target_loss"], color="k", lw=0.5)
+        ax[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

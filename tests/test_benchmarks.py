@@ -23,12 +23,17 @@ def test_optimizers_benchmark_writes_b5(tmp_path):
     assert {"target_loss", "tr_newton_cg_over_adam", "tr_newton_cg_over_lbfgs",
             "test_accuracy_mean", "baseline_logistic_accuracy_mean", "runs"} <= set(summary)
     names = {r["optimizer"] for r in summary["runs"]}
-    assert {"tr_newton_cg", "adam", "lbfgs", "tao_ntr", "tao_lmvm"} <= names
+    assert {"tr_newton_cg", "tr_newton_cg_projected", "adam", "lbfgs", "tao_ntr",
+            "tao_lmvm", "regression_tr_newton_cg", "regression_tr_newton_cg_projected",
+            "regression_adam", "regression_lbfgs"} <= names
+    assert {"target_loss", "tr_newton_cg_over_adam",
+            "tr_newton_cg_projected_over_adam"} <= set(summary["regression"])
     for r in summary["runs"]:
         assert set(r) >= {"optimizer", "seed", "seconds_to_target", "iterations", "gradients",
                           "hessian_actions", "final_loss"}
-    adam = next(r for r in summary["runs"] if r["optimizer"] == "adam")
-    assert adam["seconds_to_target"] is not None  # Adam reaches 1.05 x its own best
+    for name in ("adam", "regression_adam"):  # Adam reaches 1.05 x its own best
+        adam = next(r for r in summary["runs"] if r["optimizer"] == name)
+        assert adam["seconds_to_target"] is not None
     assert (out / "table.md").read_text().startswith("B5")
     assert (out / "loss.png").stat().st_size > 0
 

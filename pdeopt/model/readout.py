@@ -211,6 +211,7 @@ class ProbeRegression(_LinearReadout):
         if (probes < 0).any() or (probes[:, 0] >= grid.ny).any() or (probes[:, 1] >= grid.nx).any():
             raise InputError(f"probes must be pixel indices (iy, ix) inside {grid.shape}.")
         self.grid, self.C, self.K, self.P = grid, int(channels), int(outputs), len(probes)
+        self.probes = probes
         index = {(int(y), int(x)): p for p, (y, x) in enumerate(probes)}
         owned = [(p, i) for i, key in enumerate(zip(grid.iy, grid.ix))
                  if (p := index.get((int(key[0]), int(key[1])))) is not None]

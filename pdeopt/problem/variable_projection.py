@@ -78,7 +78,7 @@ class ProjectedReducedFunctional:
             raise InputError("the classifier's inner problem needs alpha > 0 in the regulariser "
                              "(without it the optimal weights need not exist).")
         self.inner_tol, self.inner_max_it = float(inner_tol), int(inner_max_it)
-        self.inner_iterations = 0
+        self.inner_iterations = self.feature_sweeps = 0
         self._theta = self._w = self._factor = None
 
     @property
@@ -91,7 +91,10 @@ class ProjectedReducedFunctional:
 
     @property
     def counts(self):
-        return self.Jhat.counts
+        """The full functional's sweeps, with the untaped forward sweeps for the features."""
+        counts = dict(self.Jhat.counts)
+        counts["forward"] += self.feature_sweeps
+        return counts
 
     @property
     def point(self) -> np.ndarray:
@@ -116,6 +119,7 @@ class ProjectedReducedFunctional:
                              f"got shape {theta.shape}.")
         model = self.Jhat.model
         u = model.output(np.concatenate([theta, np.zeros(self.readout.layout.size)]), self.Jhat.x)
+        self.feature_sweeps += 1
         Ft = self.readout.features(u)
         Ft = np.hstack([Ft, np.ones((Ft.shape[0], 1))])
         if self.least_squares:
