@@ -38,6 +38,16 @@ def test_optimizers_benchmark_writes_b5(tmp_path):
     assert (out / "loss.png").stat().st_size > 0
 
 
+def test_digits_study_runs_a_configuration(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "digits_study.py"), "--limit",
+                    "100", "iterations=2", "T=1", "projection=1"], check=True,
+                   capture_output=True, env={**os.environ, "PDEOPT_RESULTS": str(tmp_path)})
+    (run,) = [json.loads(line) for line in
+              (tmp_path / "digits_study" / "runs.jsonl").read_text().splitlines()]
+    assert run["T"] == 1.0 and run["projection"] == 1 and run["iterations"] == 2
+    assert 0 <= run["validation_accuracy"] <= 1 and len(run["trajectory"]) <= 2
+
+
 @pytest.mark.parallel(nprocs=2)
 def test_parallel_benchmark_writes_b7(tmp_path_factory, monkeypatch):
     comm = MPI.COMM_WORLD
