@@ -27,7 +27,8 @@ def test_digits_demo(tmp_path, monkeypatch):
     _run("digits", tmp_path, monkeypatch)
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert set(summary) == {"test_accuracy", "baseline_logistic_accuracy", "train_loss",
-                            "iterations", "wall_seconds", "solver", "scheme", "seed"}
+                            "iterations", "wall_seconds", "solver", "scheme", "seed",
+                            "validation_accuracy"}
     assert summary["scheme"] == "parabolic" and summary["solver"] == "TrustRegionNewtonCG"
     assert summary["iterations"] == 8
     # 180 training digits, 8 Gauss-Newton trust-region steps: far better than chance (0.1).
