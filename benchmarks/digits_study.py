@@ -20,9 +20,8 @@ import os
 import time
 from pathlib import Path
 
-from petsc4py import PETSc
-
 import pdeopt
+from petsc4py import PETSc
 from pdeopt.solvers.preconditioners import LMVMPC
 
 DEMO = dict(scheme="parabolic", C=8, N=4, T=2.0, alpha=1e-3, beta=1e-2, seed=0,
