@@ -47,7 +47,7 @@ SIZES = {
     "ci": dict(limit=100, adam_its=8, tr_its=3, tao_its=3, lbfgs_its=3, regression_samples=20),
 }
 LEARNING_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-C, N, T, ALPHA, BETA = 8, 4, 2.0, 1e-3, 1e-2  # the demo's network and regulariser
+C, N, T, ALPHA, BETA = 8, 4, 1.0, 1e-3, 1e-2  # the demo's network and regulariser
 
 
 class Problem:
