@@ -92,6 +92,12 @@ def test_projection_needs_a_linear_readout_and_alpha():
     rf = pdeopt.ReducedFunctional(model, x, x.copy())
     with pytest.raises(pdeopt.InputError, match="ProbeRegression or PooledClassifier"):
         pdeopt.ProjectedReducedFunctional(rf)
+    _, model, rf, theta = make_problem("parabolic")
+    ensemble = fd.Ensemble(grid.comm, grid.comm.size)
+    ens = pdeopt.EnsembleReducedFunctional(model, rf.x, rf.target, rf.regularizer, ensemble,
+                                           theta=theta)
+    with pytest.raises(pdeopt.InputError, match="every member"):
+        pdeopt.ProjectedReducedFunctional(ens)
 
 
 def test_projection_trains_further_in_the_same_iterations():

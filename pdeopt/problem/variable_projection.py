@@ -40,6 +40,7 @@ import scipy.linalg as sla
 
 from pdeopt.errors import ConvergenceError, InputError
 from pdeopt.model.readout import PooledClassifier, ProbeRegression
+from pdeopt.problem.reduced_functional import ReducedFunctional
 
 __all__ = ["ProjectedReducedFunctional"]
 
@@ -65,6 +66,10 @@ class ProjectedReducedFunctional:
     """
 
     def __init__(self, Jhat, inner_tol: float = 1e-12, inner_max_it: int = 50):
+        if not isinstance(Jhat, ReducedFunctional):
+            raise InputError(f"variable projection takes a ReducedFunctional, got "
+                             f"{type(Jhat).__name__}: the weights of an ensemble's batch would "
+                             f"need every member's features.")
         readout = Jhat.model.readout
         if not isinstance(readout, (ProbeRegression, PooledClassifier)):
             raise InputError(f"variable projection needs a readout linear in its weights "
