@@ -17,7 +17,9 @@ its target 1.05 × the best loss Adam reaches there. Adam and L-BFGS run on the 
 torch, one thread). Work is counted in forward+adjoint equivalents: a gradient is 2, a Hessian
 or Gauss-Newton action 2 (a tangent-linear and a reverse sweep), an objective alone 1.
 
-``--task digits|regression|both`` picks the tasks (default both). ``--size full`` is B5 as defined (all 1078 training digits; Adam's 10 000 torch-twin iterations
+``--task digits|regression|both`` picks the tasks (default both). Every finished run is kept
+in ``results/optimizers/runs-<size>.jsonl``; ``--resume`` reuses them, so a killed full-size
+run continues where it stopped. ``--size full`` is B5 as defined (all 1078 training digits; Adam's 10 000 torch-twin iterations
 per seed dominate: hours on 2 cores); ``small`` uses 180 training digits and 300 Adam
 iterations per learning rate, ``ci`` a few iterations for the tests.
 
@@ -195,11 +197,50 @@ def seconds_to(curve, target):
     return None
 
 
+class RunStore:
+    """Finished runs, one JSON line each in ``runs-<size>.jsonl``, so that a long benchmark
+    killed part-way resumes (``--resume``) without redoing them. A line is written whole and
+    flushed to disk when its run ends; a truncated last line is ignored on reading."""
+
+    def __init__(self, path, resume, comm):
+        self.path, self.comm, self.runs = Path(path), comm, {}
+        if resume and self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self.runs[record["key"]] = record
+        elif comm.rank == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("")
+        comm.Barrier()
+
+    def get(self, key, run, accuracy=None):
+        """The record of run ``key``, from the file or by calling ``run()``."""
+        if key in self.runs:
+            return self.runs[key]
+        r = run()
+        record = {"key": key, "curve": r["curve"], "iterations": int(r["iterations"]),
+                  "gradients": int(r["gradients"]), "hessian_actions": int(r["hessian_actions"]),
+                  "work": int(r["work"]), "learning_rate": r.get("learning_rate"),
+                  "test_accuracy": None if accuracy is None else accuracy(r["theta"])}
+        if self.comm.rank == 0:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        self.runs[key] = record
+        return record
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=SIZES, default="full")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--task", choices=("digits", "regression", "both"), default="both")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the runs already in results/optimizers/runs-<size>.jsonl")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
     for name in vars(args):  # argparse's options, not PETSc's: out of its unused-options report
@@ -207,28 +248,42 @@ def main():
     comm = MPI.COMM_WORLD
     torch.set_num_threads(1)
     cfg = SIZES[args.size]
+    out = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "optimizers"
+    store = RunStore(out / f"runs-{args.size}.jsonl", args.resume, comm)
     runs, accuracy, baselines = [], {}, []
     summary = {"size": args.size, "seeds": args.seeds}
     for seed in args.seeds:
         if args.task in ("digits", "both"):
             problem = Problem(args.size, seed, comm)
-            results = {"tr_newton_cg": run_trust_region(problem, cfg["tr_its"], "lmvm")}
+
+            def get(name, run):
+                return store.get(f"digits/{seed}/{name}", run, problem.accuracy)
+
+            results = {"tr_newton_cg": get("tr_newton_cg", lambda: run_trust_region(
+                problem, cfg["tr_its"], "lmvm"))}
             for pc in ("none", "regularizer", "low_rank"):
-                results[f"tr_newton_cg_pc_{pc}"] = run_trust_region(problem, cfg["tr_its"], pc)
-            results["tr_newton_cg_projected"] = run_trust_region(problem, cfg["tr_its"], "lmvm",
-                                                                 projected=True)
+                results[f"tr_newton_cg_pc_{pc}"] = get(f"tr_newton_cg_pc_{pc}", lambda: (
+                    run_trust_region(problem, cfg["tr_its"], pc)))
+            results["tr_newton_cg_projected"] = get("tr_newton_cg_projected", lambda: (
+                run_trust_region(problem, cfg["tr_its"], "lmvm", projected=True)))
             for tao_type in ("ntr", "lmvm"):
-                results[f"tao_{tao_type}"] = run_tao(problem, cfg["tao_its"], tao_type)
-            _first_order(problem, cfg, results)
+                results[f"tao_{tao_type}"] = get(f"tao_{tao_type}", lambda: (
+                    run_tao(problem, cfg["tao_its"], tao_type)))
+            _first_order(problem, cfg, results, get)
             for name, r in results.items():
-                accuracy.setdefault(name, []).append(problem.accuracy(r["theta"]))
+                accuracy.setdefault(name, []).append(r["test_accuracy"])
             runs += _records(results, seed)
             baselines.append(_logistic_baseline(problem))
         if args.task in ("regression", "both"):
             problem = Regression(args.size, seed, comm)
-            results = {f"regression_tr_newton_cg{p}": run_trust_region(
-                problem, cfg["tr_its"], "none", projected=bool(p)) for p in ("", "_projected")}
-            _first_order(problem, cfg, results, prefix="regression_")
+
+            def get(name, run):
+                return store.get(f"regression/{seed}/{name}", run)
+
+            results = {f"regression_tr_newton_cg{p}": get(f"tr_newton_cg{p}", lambda: (
+                run_trust_region(problem, cfg["tr_its"], "none", projected=bool(p))))
+                for p in ("", "_projected")}
+            _first_order(problem, cfg, results, get, prefix="regression_")
             runs += _records(results, seed)
 
     def ratio(name, other):
@@ -257,8 +312,6 @@ def main():
                                                       "regression_adam")}
     summary["runs"] = [{k: v for k, v in r.items() if k != "curve"} for r in runs]
     if comm.rank == 0:
-        out = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "optimizers"
-        out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
         (out / "table.md").write_text(_table(summary))
         _plot(runs, out / "loss.png")
@@ -266,13 +319,15 @@ def main():
     comm.Barrier()
 
 
-def _first_order(problem, cfg, results, prefix=""):
+def _first_order(problem, cfg, results, get, prefix=""):
     """Adam with its best learning rate, and L-BFGS, on the torch twin; each run's target is
     1.05 × the best loss that Adam reached."""
-    adam = {lr: run_adam(problem, cfg["adam_its"], lr) for lr in LEARNING_RATES}
+    adam = {lr: get(f"adam_{lr:g}", lambda: dict(run_adam(problem, cfg["adam_its"], lr),
+                                                  learning_rate=lr))
+            for lr in LEARNING_RATES}
     best_lr = min(adam, key=lambda lr: min(c[1] for c in adam[lr]["curve"]))
-    results[f"{prefix}adam"] = dict(adam[best_lr], learning_rate=best_lr)
-    results[f"{prefix}lbfgs"] = run_lbfgs(problem, cfg["lbfgs_its"])
+    results[f"{prefix}adam"] = adam[best_lr]
+    results[f"{prefix}lbfgs"] = get("lbfgs", lambda: run_lbfgs(problem, cfg["lbfgs_its"]))
 
 
 def _records(results, seed):

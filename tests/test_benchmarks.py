@@ -36,6 +36,12 @@ def test_optimizers_benchmark_writes_b5(tmp_path):
         assert adam["seconds_to_target"] is not None
     assert (out / "table.md").read_text().startswith("B5")
     assert (out / "loss.png").stat().st_size > 0
+    # --resume takes every finished run from runs-ci.jsonl: the same summary, nothing rerun
+    # (a rerun would measure other times)
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "optimizers.py"), "--size", "ci",
+                    "--seeds", "0", "--resume"], check=True, capture_output=True,
+                   env={**os.environ, **env})
+    assert json.loads((out / "summary.json").read_text()) == summary
 
 
 def test_digits_study_runs_a_configuration(tmp_path):
