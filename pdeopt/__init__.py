@@ -25,9 +25,9 @@ import firedrake  # noqa: F401  (initialises PETSc before petsc4py is imported)
 from pdeopt.errors import ConvergenceError, InputError, OptionError, PdeoptError  # noqa: F401
 from pdeopt.parallel import print0  # noqa: F401
 from pdeopt.data import Dataset, RegressionData, diffusion_reaction_data, load_digits  # noqa: F401
-from pdeopt.model import (GRID_BASIS, MESH_BASIS, ControlLayout, FieldMisfit,  # noqa: F401
-                          ForwardEulerScheme, IMEXScheme, LeapfrogScheme, Model, Network,
-                          OperatorSet, ParabolicScheme, PixelGrid, PooledClassifier,
+from pdeopt.model import (GRID_BASIS, GRID_SHIFTS, MESH_BASIS, ControlLayout,  # noqa: F401
+                          FieldMisfit, ForwardEulerScheme, IMEXScheme, LeapfrogScheme, Model,
+                          Network, OperatorSet, ParabolicScheme, PixelGrid, PooledClassifier,
                           ProbeRegression, SCHEMES, SmoothReLU, Softplus, Tanh, activation,
                           assemble_operators)
 from pdeopt.problem import (ControlArray, EnsembleReducedFunctional,  # noqa: F401

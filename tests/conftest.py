@@ -10,10 +10,10 @@ SCHEMES = ("forward_euler", "parabolic", "leapfrog", "imex")
 
 
 def make_model(scheme="parabolic", channels=3, depth=3, final_time=1.0, comm=MPI.COMM_WORLD,
-               activation="tanh", readout="classifier", opening_activation=None):
-    """A small network on the digits grid with ``scheme``."""
+               activation="tanh", readout="classifier", opening_activation=None, basis=None):
+    """A small network on the digits grid with ``scheme`` (``basis``: operator names)."""
     grid = pdeopt.PixelGrid(8, comm=comm)
-    ops = pdeopt.assemble_operators(grid)
+    ops = pdeopt.assemble_operators(grid, basis=basis)
     cls = pdeopt.SCHEMES[scheme]
     scheme = cls(ops, pdeopt.activation(activation), step=final_time / depth)
     opening = None if opening_activation is None else pdeopt.activation(opening_activation)

@@ -44,6 +44,24 @@ def test_grid_operators_are_the_stencil_products():
         assert np.max(np.abs(_dense_in_image_order(mat, grid) - expected)) < 1e-12, name
 
 
+def test_shifts_are_unit_stencils_recombined_from_the_differences():
+    grid = pdeopt.PixelGrid(7, 6, comm=MPI.COMM_SELF)
+    differences = pdeopt.assemble_operators(grid)
+    shifts = pdeopt.assemble_operators(grid, basis=tuple(pdeopt.GRID_SHIFTS))
+    D = {n: _dense_in_image_order(m, grid) for n, m in zip(differences.names, differences.mats)}
+    T = pdeopt.model.operators.SHIFTS_FROM_DIFFERENCES
+    for name, mat in zip(shifts.names, shifts.mats):
+        a, b = pdeopt.GRID_SHIFTS[name]
+        E = _dense_in_image_order(mat, grid)
+        expected = sum(T[a + 1, i] * T[b + 1, j] * D[n]
+                       for n, (i, j) in pdeopt.GRID_BASIS.items())
+        assert np.max(np.abs(E - expected)) < 1e-12, name
+        for i in (iy * grid.nx + ix for iy in range(1, grid.ny - 1)
+                  for ix in range(1, grid.nx - 1)):  # interior pixel i reads pixel i + (a, b)
+            assert np.flatnonzero(np.abs(E[i]) > 1e-13).tolist() == [i + b * grid.nx + a], name
+            assert E[i, i + b * grid.nx + a] == pytest.approx(1.0, abs=1e-13)
+
+
 def test_basis_spans_every_3x3_stencil():
     grid = pdeopt.PixelGrid(7, comm=MPI.COMM_SELF)
     ops = pdeopt.assemble_operators(grid)

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+import pdeopt
 from conftest import make_problem
 from pdeopt.model.torch_twin import TorchTwin
 
@@ -37,6 +38,11 @@ def test_nonlinear_opening_layer():
     _check_derivatives("parabolic", opening_activation="softplus")
 
 
+def test_shift_basis():
+    """The same network in the orthonormal shift coordinates."""
+    _check_derivatives("parabolic", basis=tuple(pdeopt.GRID_SHIFTS))
+
+
 def test_gauss_newton_product(scheme):
     """pdeopt's Gauss-Newton action (TLM + adjoint sweep) against forward- and reverse-mode
     autograd of the logits."""
@@ -48,7 +54,6 @@ def test_gauss_newton_product(scheme):
 
 
 def test_probe_regression():
-    import pdeopt
     grid = pdeopt.PixelGrid(8)
     probes = [(1, 1), (1, 6), (6, 1), (6, 6), (3, 4)]
     data = pdeopt.diffusion_reaction_data(grid, 6, probes, seed=1)

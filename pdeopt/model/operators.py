@@ -17,6 +17,24 @@ on the boundary they are the one-sided difference and the Neumann second differe
 :math:`2(u_1 - u_0)`. The nine products span every 3×3 stencil, so a layer is exactly a 3×3
 convolution (Ruthotto & Haber 2020). On any other mesh the basis is the subset that is defined
 there: identity, :math:`\partial_x`, :math:`\partial_y` and the Laplacian.
+
+The same span has better coordinates for training. The *shift* basis :data:`GRID_SHIFTS`
+recombines the 1-D factors into
+
+.. math::
+
+    e_{-1} = I - \delta + \tfrac12\delta^2, \qquad e_0 = I, \qquad
+    e_{+1} = I + \delta + \tfrac12\delta^2,
+
+whose interior stencils are the unit stencils :math:`u_{i-1}`, :math:`u_i`, :math:`u_{i+1}`, and
+takes the nine products :math:`e_a^x e_b^y`. A layer's mixing matrices are then the entries of
+its 3×3 convolution kernel, so :math:`\|\Theta\|^2` is the Frobenius norm of the stencil: the
+coordinates are orthonormal. The difference coordinates are not: the Gram matrix of their
+interior stencils has condition number 22.5² ≈ 506, so a regulariser
+:math:`\tfrac\alpha2\|\theta\|^2`, an initial draw and a first-order optimiser all weigh the
+directions of the stencil space very unevenly there. On the boundary rows the shifts inherit the
+one-sided rows of :math:`\delta` and :math:`\delta^2`: the outward shift repeats the boundary
+value, the inward one extrapolates linearly (:math:`2u_1 - u_0` at :math:`i = 0`).
 """
 
 from types import MappingProxyType
@@ -29,12 +47,18 @@ from pdeopt.errors import InputError
 from pdeopt.model.grid import PixelGrid
 from pdeopt.model.stencil import StencilStack
 
-__all__ = ["OperatorSet", "assemble_operators", "GRID_BASIS", "MESH_BASIS"]
+__all__ = ["OperatorSet", "assemble_operators", "GRID_BASIS", "GRID_SHIFTS", "MESH_BASIS",
+           "SHIFTS_FROM_DIFFERENCES"]
 
 #: The nine stencil products on a pixel grid: name -> (order in x, order in y).
 GRID_BASIS = MappingProxyType({
     "I": (0, 0), "dx": (1, 0), "dy": (0, 1), "dxx": (2, 0), "dyy": (0, 2),
     "dxy": (1, 1), "dxxy": (2, 1), "dxyy": (1, 2), "dxxyy": (2, 2)})
+#: The nine shifts on a pixel grid: name -> (offset in x, offset in y).
+GRID_SHIFTS = MappingProxyType({f"e({a},{b})": (a, b) for b in (-1, 0, 1) for a in (-1, 0, 1)})
+#: Row a + 1 holds :math:`e_a` in the 1-D factors (identity, first, second difference).
+SHIFTS_FROM_DIFFERENCES = np.array([[1.0, -1.0, 0.5], [1.0, 0.0, 0.0], [1.0, 1.0, 0.5]])
+SHIFTS_FROM_DIFFERENCES.flags.writeable = False
 #: The operators defined on a general mesh.
 MESH_BASIS = ("I", "dx", "dy", "laplace")
 
@@ -96,10 +120,13 @@ def assemble_operators(domain, basis=None) -> OperatorSet:
         A :class:`PixelGrid` (all of :data:`GRID_BASIS` available) or a scalar continuous
         :math:`P_1`/:math:`Q_1` ``FunctionSpace`` on any mesh (only :data:`MESH_BASIS`).
     basis
-        Names of the operators, in order; default all that the domain supports.
+        Names of the operators, in order: from :data:`GRID_BASIS` (the default on a grid),
+        :data:`GRID_SHIFTS` and ``"laplace"`` on a grid, from :data:`MESH_BASIS` (the default)
+        elsewhere.
     """
     if isinstance(domain, PixelGrid):
-        V, (hx, hy), available = domain.V, domain.cell_size, tuple(GRID_BASIS) + ("laplace",)
+        V, (hx, hy) = domain.V, domain.cell_size
+        available = tuple(GRID_BASIS) + tuple(GRID_SHIFTS) + ("laplace",)
     else:
         V = domain
         mesh = V.mesh()
@@ -121,12 +148,31 @@ def assemble_operators(domain, basis=None) -> OperatorSet:
     first = [_scaled(u.dx(i) * v * dxl, mass_inv, h) for i, h in enumerate((hx, hy))]
     second = [_scaled(-u.dx(i) * v.dx(i) * dxl, mass_inv, h * h) for i, h in enumerate((hx, hy))]
     factors = [[ident, first[0], second[0]], [ident, first[1], second[1]]]
+    if any(name in GRID_SHIFTS for name in basis):
+        shifts = [{a: _combination(factors[axis], SHIFTS_FROM_DIFFERENCES[a + 1])
+                   for a in (-1, 0, 1)} for axis in (0, 1)]
     mats = []
     for name in basis:
         if name == "laplace":
             mats.append(_scaled(-fd.inner(fd.grad(u), fd.grad(v)) * dxl, mass_inv, hx * hy))
             continue
+        if name in GRID_SHIFTS:
+            a, b = GRID_SHIFTS[name]
+            E = shifts[0][a].matMult(shifts[1][b])
+            E.chop(1e-12)  # the cancelling entries of the combinations: round-off, not stencil
+            mats.append(E)
+            continue
         a, b = GRID_BASIS[name]
         X, Y = factors[0][a], factors[1][b]
         mats.append(X.copy() if b == 0 else (Y.copy() if a == 0 else X.matMult(Y)))
     return OperatorSet(V, basis, mats, mass, comm)
+
+
+def _combination(mats, coefficients):
+    r""":math:`\sum_i c_i A_i` as a new PETSc matrix (the union of the sparsity patterns)."""
+    A = mats[0].copy()
+    A.scale(coefficients[0])
+    for c, B in zip(coefficients[1:], mats[1:]):
+        if c:
+            A.axpy(c, B, structure=PETSc.Mat.Structure.DIFFERENT_NONZERO_PATTERN)
+    return A

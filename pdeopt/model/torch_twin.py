@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from pdeopt.errors import InputError
-from pdeopt.model.operators import GRID_BASIS
+from pdeopt.model.operators import GRID_BASIS, GRID_SHIFTS, SHIFTS_FROM_DIFFERENCES
 from pdeopt.model.readout import FieldMisfit, ProbeRegression
 
 __all__ = ["TorchTwin"]
@@ -68,13 +68,20 @@ class TorchTwin:
         self.sigma = net.scheme.forcing.sigma
         self.N, self.C = net.N, net.C
         names = net.ops.names
-        if any(n not in GRID_BASIS for n in names):
-            raise InputError(f"the torch twin supports the grid basis {list(GRID_BASIS)}.")
         hx, hy = grid.cell_size
-        Dx, Dy = _difference_matrices(grid.nx), _difference_matrices(grid.ny)
-        self.X, self.Y = torch.stack(Dx), torch.stack(Dy)
+        self.X = torch.stack(_difference_matrices(grid.nx))
+        self.Y = torch.stack(_difference_matrices(grid.ny))
+        if all(n in GRID_BASIS for n in names):
+            slot = GRID_BASIS
+        elif all(n in GRID_SHIFTS for n in names):
+            T = torch.tensor(SHIFTS_FROM_DIFFERENCES)
+            self.X, self.Y = (torch.einsum("ab,bij->aij", T, F) for F in (self.X, self.Y))
+            slot = {n: (a + 1, b + 1) for n, (a, b) in GRID_SHIFTS.items()}
+        else:
+            raise InputError(f"the torch twin supports the grid basis {list(GRID_BASIS)} or the "
+                             f"shifts {list(GRID_SHIFTS)}, one of them; got {list(names)}.")
         # stencil s = Y[iy] (x) X[ix]: its mixing matrix goes to slot (iy, ix) of a 3x3 grid
-        self.slots = torch.tensor([[GRID_BASIS[n][1], GRID_BASIS[n][0]] for n in names])
+        self.slots = torch.tensor([[slot[n][1], slot[n][0]] for n in names])
         wx = torch.full((grid.nx,), hx, dtype=torch.float64)
         wy = torch.full((grid.ny,), hy, dtype=torch.float64)
         wx[[0, -1]] *= 0.5
