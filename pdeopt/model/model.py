@@ -27,11 +27,13 @@ class Model:
     def comm(self):
         return self.network.comm
 
-    def initial_controls(self, seed: int = 0, scale: float = 1.0) -> np.ndarray:
-        """Seeded random controls, identical on every rank."""
+    def initial_controls(self, seed: int = 0, scale: float = 1.0,
+                         readout_scale: float = 0.0) -> np.ndarray:
+        """Seeded random controls, identical on every rank: the network's (its mixing matrices
+        scaled by ``scale``), then the readout's (weights scaled by ``readout_scale``)."""
         rng = np.random.default_rng(seed)
         return np.concatenate([self.network.initial_controls(rng, scale),
-                               self.readout.initial_controls(rng)])
+                               self.readout.initial_controls(rng, readout_scale)])
 
     def output(self, theta, x):
         """:math:`u_N` for the input block ``x`` (no tape)."""
@@ -41,6 +43,11 @@ class Model:
     def predict(self, theta, x):
         """Predicted classes of a classifier model."""
         return self.readout.predict(self.output(theta, x), self.layout.views(np.asarray(theta)))
+
+    def probabilities(self, theta, x):
+        """Class probabilities ``(B, K)`` of a classifier model."""
+        return self.readout.probabilities(self.output(theta, x),
+                                          self.layout.views(np.asarray(theta)))
 
     def accuracy(self, theta, x, labels) -> float:
         """Fraction of ``labels`` predicted correctly."""

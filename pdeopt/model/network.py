@@ -73,15 +73,16 @@ class Network:
     def initial_controls(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
         """Random controls for this network's layout (same on every rank for the same ``rng``).
 
-        The opening and layer mixing matrices are normal with variance ``1/(S c_in)``; the
-        biases are zero.
+        The opening and layer mixing matrices are normal with variance ``scale**2 / (S c)``,
+        ``c`` the input channels of the layer (its fan-in is ``S c``); the biases are zero.
         """
         S = self.ops.S
         theta = np.zeros(self.layout.size)
         v = self.layout.views(theta)
-        v["opening.weight"][...] = rng.standard_normal(v["opening.weight"].shape) / np.sqrt(S * self.c_in)
+        W0, W = v["opening.weight"], v["layers.weight"]
+        W0[...] = scale / np.sqrt(S * self.c_in) * rng.standard_normal(W0.shape)
         # One draw for every layer: controls smooth in time, so R's time term starts at zero.
-        v["layers.weight"][...] = scale * rng.standard_normal(v["layers.weight"].shape[1:]) / np.sqrt(S * self.C)
+        W[...] = scale / np.sqrt(S * self.C) * rng.standard_normal(W.shape[1:])
         return theta
 
     def _layer(self, v, k):

@@ -25,6 +25,19 @@ class _LinearReadout:
     """Features :math:`F = S u_N` for a sparse point-to-feature map :math:`S` (``pool``, ``Q``
     rows, reduced over the spatial communicator) and the affine map :math:`F W^T + c`."""
 
+    def initial_controls(self, rng: np.random.Generator, scale: float = 0.0) -> np.ndarray:
+        r"""Weights normal with variance :math:`\mathrm{scale}^2/(QC)` (the features' fan-in),
+        biases zero.
+
+        ``scale = 0`` starts at :math:`W = 0`, where :math:`\ell` does not depend on
+        :math:`u_N`: there the gradient and the Gauss-Newton matrix vanish in every network
+        control, and the first steps can only move the readout.
+        """
+        theta = np.zeros(self.layout.size)
+        W = self.layout.view(theta, "readout.weight")
+        W[...] = scale / np.sqrt(self.Q * self.C) * rng.standard_normal(W.shape)
+        return theta
+
     def features(self, u):
         """:math:`F` ``(B, Q C)``, reduced over the spatial communicator."""
         n, B, C = u.shape
@@ -93,9 +106,6 @@ class PooledClassifier(_LinearReadout):
         self.layout = ControlLayout([("readout.weight", (self.K, self.Q * self.C)),
                                      ("readout.bias", (self.K,))])
 
-    def initial_controls(self, rng: np.random.Generator) -> np.ndarray:
-        return np.zeros(self.layout.size)
-
     def check_labels(self, labels):
         labels = np.asarray(labels)
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
@@ -145,6 +155,12 @@ class PooledClassifier(_LinearReadout):
         ell_hat += hess * r
         return self._affine_soa(ell_hat, ell_bar, F, F_dot, v, vd, u.shape[0])
 
+    def probabilities(self, u, v):
+        r"""Class probabilities :math:`\operatorname{softmax}(\ell_b)`, ``(B, K)``."""
+        ell = self.logits(u, v)[1]
+        e = np.exp(ell - ell.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
     def predict(self, u, v):
         """Predicted class of every sample."""
         return np.argmax(self.logits(u, v)[1], axis=1)
@@ -167,7 +183,7 @@ class FieldMisfit:
         self.m = np.asarray(mass)[:, None, None]
         self.comm = comm
 
-    def initial_controls(self, rng):
+    def initial_controls(self, rng, scale=0.0):
         return np.zeros(0)
 
     def value(self, u, v, target):
@@ -224,9 +240,6 @@ class ProbeRegression(_LinearReadout):
         self.comm = grid.comm
         self.layout = ControlLayout([("readout.weight", (self.K, self.P * self.C)),
                                      ("readout.bias", (self.K,))])
-
-    def initial_controls(self, rng: np.random.Generator) -> np.ndarray:
-        return np.zeros(self.layout.size)
 
     def check_targets(self, target, batch):
         target = np.ascontiguousarray(target, dtype=float)
