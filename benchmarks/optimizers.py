@@ -50,6 +50,10 @@ SIZES = {
 }
 LEARNING_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 C, N, T, ALPHA, BETA = 8, 4, 1.0, 1e-3, 1e-2  # the demo's network and regulariser
+#: What the runs in a store were measured on; a store of other problems is not resumed.
+PROBLEMS = {"digits": "parabolic C=8 N=4 T=1 alpha=1e-3 beta=1e-2, shift coordinates, "
+                      "initial scales 2.5 and 1",
+            "regression": "parabolic C=4 N=4 T=1 alpha=1e-5 beta=1e-4, difference coordinates"}
 
 
 class Problem:
@@ -59,13 +63,13 @@ class Problem:
         grid = pdeopt.PixelGrid(8, comm=comm)
         data = pdeopt.load_digits(grid, seed=0, limit=SIZES[size]["limit"])
         self.train, self.test = data["train"], data["test"]
-        ops = pdeopt.assemble_operators(grid)
+        ops = pdeopt.assemble_operators(grid, basis=tuple(pdeopt.GRID_SHIFTS))
         scheme = pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=T / N)
         self.model = pdeopt.Model(pdeopt.Network(scheme, channels=C, depth=N),
                                   pdeopt.PooledClassifier(grid, channels=C, classes=10))
         self.regularizer = pdeopt.Regularizer(self.model.layout, alpha=ALPHA, beta=BETA,
                                               step=T / N)
-        self.theta0 = self.model.initial_controls(seed=seed)
+        self.theta0 = self.model.initial_controls(seed=seed, scale=2.5, readout_scale=1.0)
         self.twin = TorchTwin(self.model, grid, self.regularizer)
         self.x_torch = self.twin.images(self.train.x)
         self.y_torch = torch.tensor(self.train.labels)
@@ -200,12 +204,23 @@ def seconds_to(curve, target):
 class RunStore:
     """Finished runs, one JSON line each in ``runs-<size>.jsonl``, so that a long benchmark
     killed part-way resumes (``--resume``) without redoing them. A line is written whole and
-    flushed to disk when its run ends; a truncated last line is ignored on reading."""
+    flushed to disk when its run ends; a truncated last line is ignored on reading. The first
+    line names the problems, and a store of other problems is refused."""
 
-    def __init__(self, path, resume, comm):
+    def __init__(self, path, resume, comm, problems):
         self.path, self.comm, self.runs = Path(path), comm, {}
+        header = {"problems": problems}
         if resume and self.path.exists():
-            for line in self.path.read_text().splitlines():
+            lines = self.path.read_text().splitlines() or ["{}"]
+            try:
+                stored = json.loads(lines[0])
+            except json.JSONDecodeError:
+                stored = None
+            if stored != header:
+                raise pdeopt.InputError(
+                    f"{self.path} holds runs of other problems than these ({problems}): "
+                    f"move it away, or run without --resume to start it again.")
+            for line in lines[1:]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:
@@ -213,7 +228,7 @@ class RunStore:
                 self.runs[record["key"]] = record
         elif comm.rank == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text("")
+            self.path.write_text(json.dumps(header) + "\n")
         comm.Barrier()
 
     def get(self, key, run, accuracy=None):
@@ -249,7 +264,7 @@ def main():
     torch.set_num_threads(1)
     cfg = SIZES[args.size]
     out = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "optimizers"
-    store = RunStore(out / f"runs-{args.size}.jsonl", args.resume, comm)
+    store = RunStore(out / f"runs-{args.size}.jsonl", args.resume, comm, PROBLEMS)
     runs, accuracy, baselines = [], {}, []
     summary = {"size": args.size, "seeds": args.seeds}
     for seed in args.seeds:

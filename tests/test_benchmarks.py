@@ -6,7 +6,9 @@ import runpy
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from mpi4py import MPI
 
@@ -42,6 +44,13 @@ def test_optimizers_benchmark_writes_b5(tmp_path):
                     "--seeds", "0", "--resume"], check=True, capture_output=True,
                    env={**os.environ, **env})
     assert json.loads((out / "summary.json").read_text()) == summary
+    # a store of runs on other problems is not resumed
+    store = out / "runs-ci.jsonl"
+    store.write_text(store.read_text().replace("shift coordinates", "difference coordinates", 1))
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "optimizers.py"), "--size",
+                          "ci", "--seeds", "0", "--resume"], capture_output=True, text=True,
+                         env={**os.environ, **env})
+    assert run.returncode != 0 and "holds runs of other problems" in run.stderr
 
 
 def test_digits_study_runs_a_configuration(tmp_path):
@@ -52,6 +61,22 @@ def test_digits_study_runs_a_configuration(tmp_path):
               (tmp_path / "digits_study" / "runs.jsonl").read_text().splitlines()]
     assert run["T"] == 1.0 and run["projection"] == 1 and run["iterations"] == 2
     assert 0 <= run["validation_accuracy"] <= 1 and len(run["trajectory"]) <= 2
+
+
+def test_digits_study_votes():
+    """Starts that differ only in the seed vote with their averaged class probabilities."""
+    study = runpy.run_path(str(ROOT / "benchmarks" / "digits_study.py"))
+    labels = SimpleNamespace(labels=np.array([0, 1]))
+    data = {"validation": labels, "test": labels}
+    a, b = ([[0.9, 0.1], [0.6, 0.4]], [[0.45, 0.55], [0.1, 0.9]])  # each right once
+    runs = [dict(study["DEMO"], seed=seed, validation_probabilities=p, test_probabilities=p)
+            for seed, p in ((0, a), (1, b))]
+    runs.append(dict(runs[0], T=2.0))  # another configuration, alone: no vote
+    runs.append({k: v for k, v in runs[0].items() if "probabilities" not in k})  # no vote
+    (line,) = study["votes"](runs, data)
+    vote = json.loads(line)
+    assert vote["seeds"] == [0, 1] and vote["vote"]["T"] == 1.0
+    assert vote["validation_accuracy"] == vote["test_accuracy"] == 1.0
 
 
 @pytest.mark.parallel(nprocs=2)
