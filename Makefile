@@ -2,7 +2,8 @@
 # Both build the toolchain first (`make env`), once per machine, outside the clone.
 
 SHELL := /bin/bash
-NP ?= 1
+NP ?= 2
+MEMBERS ?= $(NP)
 TOOLCHAIN_KEY := $(shell cat toolchain/constraints.txt toolchain/petsc-configure-options | sha256sum | cut -c1-12)
 PDEOPT_TOOLCHAIN ?= $(HOME)/.cache/pdeopt/toolchain-$(TOOLCHAIN_KEY)
 VENV := $(PDEOPT_TOOLCHAIN)/venv
@@ -27,8 +28,10 @@ test: env
 	$(RUN) export PETSC_OPTIONS="-options_left no" && python -m pytest -m "not parallel" tests
 	$(RUN) export PETSC_OPTIONS="-options_left no" && mpiexec -n 2 --bind-to none python -m pytest -m "parallel[2]" tests
 
+# The demo's four starts two at a time, one per member of a Firedrake Ensemble
+# (`make demo NP=1` trains them in turn, `NP=2 MEMBERS=1` partitions the mesh instead).
 demo: env
-	$(RUN) $(MPIEXEC) python demos/digits/digits.py
+	$(RUN) export PDEOPT_DEMO_MEMBERS=$(MEMBERS) && $(MPIEXEC) python demos/digits/digits.py
 
 bench: env
 	$(RUN) python benchmarks/derivative_cost.py --size S --json

@@ -28,13 +28,17 @@ def test_digits_demo(tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert set(summary) == {"test_accuracy", "baseline_logistic_accuracy", "train_loss",
                             "iterations", "wall_seconds", "solver", "scheme", "seed",
-                            "validation_accuracy"}
+                            "validation_accuracy", "starts"}
     assert summary["scheme"] == "parabolic" and summary["solver"] == "TrustRegionNewtonCG"
-    assert summary["iterations"] == 8
-    # 180 training digits, 8 Gauss-Newton trust-region steps: far better than chance (0.1).
+    assert [s["seed"] for s in summary["starts"]] == [0, 1]
+    assert [s["iterations"] for s in summary["starts"]] == [8, 8] and summary["iterations"] == 16
+    # 180 training digits, 8 Gauss-Newton trust-region steps from each start: far better than
+    # chance (0.1), each network and their average.
     assert summary["test_accuracy"] > 0.6
-    history = json.loads((tmp_path / "demo" / "history.json").read_text())["history"]
-    assert history[-1]["objective"] < history[0]["objective"]
+    assert min(s["test_accuracy"] for s in summary["starts"]) > 0.6
+    starts = json.loads((tmp_path / "demo" / "history.json").read_text())["starts"]
+    for start in starts:
+        assert start["history"][-1]["objective"] < start["history"][0]["objective"]
     assert (tmp_path / "demo" / "convergence.png").stat().st_size > 0
 
 
@@ -53,7 +57,7 @@ def test_surrogate_demo(tmp_path, monkeypatch):
 def test_digits_demo_with_tao(tmp_path, monkeypatch):
     _run("digits", tmp_path, monkeypatch, PDEOPT_DEMO_SOLVER="tao")
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
-    assert summary["solver"] == "TAO-lmvm" and summary["iterations"] == 20
+    assert summary["solver"] == "TAO-lmvm" and summary["iterations"] == 40
     assert summary["test_accuracy"] > 0.6
 
 
@@ -77,7 +81,7 @@ def test_digits_demo_on_two_ensemble_members(tmp_path_factory, monkeypatch):
     summary = _run_on_two_ranks("digits", "demo", tmp_path_factory, monkeypatch,
                                 PDEOPT_DEMO_MEMBERS="2")
     if summary is not None:
-        assert summary["test_accuracy"] > 0.6 and summary["iterations"] == 8
+        assert summary["test_accuracy"] > 0.6 and summary["iterations"] == 16
 
 
 def test_ensemble_that_does_not_divide_the_ranks_is_an_error(tmp_path, monkeypatch):
