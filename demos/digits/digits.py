@@ -191,15 +191,21 @@ def train_from(theta0):
     return result, f"TAO-{solver.type}", result.reason
 
 
+def hits(p, d):
+    return float(np.mean(np.argmax(p, axis=1) == d.labels))
+
+
 runs = []
 for i in mine:
     pdeopt.print0(f"start {i}: seed {SEED + i}")
     result, solver_name, reason = train_from(starts[i])
+    p = {"validation": model.probabilities(result.theta, val.x),
+         "test": model.probabilities(result.theta, test.x)}
     runs.append({"seed": SEED + i, "theta": result.theta, "reason": reason,
                  "iterations": result.iterations, "objective": result.objective,
-                 "history": result.history,
-                 "validation_accuracy": model.accuracy(result.theta, val.x, val.labels),
-                 "test_accuracy": model.accuracy(result.theta, test.x, test.labels)})
+                 "history": result.history, "probabilities": p,
+                 "validation_accuracy": hits(p["validation"], val),
+                 "test_accuracy": hits(p["test"], test)})
 runs = sorted(sum(ensemble.ensemble_comm.allgather(runs), []), key=lambda r: r["seed"])
 for r in runs:
     pdeopt.print0(f"start {r['seed'] - SEED}: {r['reason']} after {r['iterations']} iterations, "
@@ -214,16 +220,12 @@ for r in runs:
 # receives the summary, the iteration histories and a convergence plot (written on rank 0).
 
 # %%
-def averaged(d):
-    return np.mean([model.probabilities(r["theta"], d.x) for r in runs], axis=0)
+def averaged(name):
+    return np.mean([r["probabilities"][name] for r in runs], axis=0)
 
 
-def hits(p, d):
-    return float(np.mean(np.argmax(p, axis=1) == d.labels))
-
-
-accuracy, validation = hits(averaged(test), test), hits(averaged(val), val)
-p_train = averaged(train)
+accuracy, validation = hits(averaged("test"), test), hits(averaged("validation"), val)
+p_train = np.mean([model.probabilities(r["theta"], train.x) for r in runs], axis=0)
 train_loss = float(-np.mean(np.log(p_train[np.arange(len(train)), train.labels])))
 pdeopt.print0(f"test accuracy {accuracy:.4f} (baseline {baseline:.4f}), validation "
               f"{validation:.4f}; the networks alone: test "
