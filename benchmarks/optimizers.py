@@ -3,11 +3,16 @@
     python benchmarks/optimizers.py [--size full|small|ci] [--seeds 0 1 2] [--json]
 
 DESIGN.md §7, B5: wall time to a target training loss for TR-Newton-CG in the demo's default
-configuration (Gauss-Newton model, L-BFGS preconditioner, at most 300 iterations here against
-the demo's 60, so that it can reach the target), divided by that of the best-tuned
+configuration (Gauss-Newton model, L-BFGS preconditioner), divided by that of the best-tuned
 Adam (learning rates 1e-3 … 1e-1, 2000 full-batch iterations), both float64 on the same
 model, data and initial point; target = 1.05 × the best loss Adam reaches; median over the
 seeds (each seed draws the initial controls); timing from the first objective evaluation.
+
+The protocol, per seed and task: Adam runs first, with every learning rate, and fixes the
+target. Every other optimizer then runs until it reaches the target (``fmin`` of the trust
+region, ``-tao_fmin``) or has used the wall time of Adam's best run (its budget; also an
+iteration limit), so its iterations, work and test accuracy are those of reaching the
+target, and the time of a run that cannot reach it is bounded.
 Also run, for the table: TR-Newton-CG with each preconditioner and on the projected
 functional (variable projection of the classifier's weights), TAO ``ntr`` and ``lmvm``, and
 L-BFGS on the torch twin. The same comparison runs on the regression task of
@@ -19,9 +24,10 @@ or Gauss-Newton action 2 (a tangent-linear and a reverse sweep), an objective al
 
 ``--task digits|regression|both`` picks the tasks (default both). Every finished run is kept
 in ``results/optimizers/runs-<size>.jsonl``; ``--resume`` reuses them, so a killed full-size
-run continues where it stopped. ``--size full`` is B5 as defined (all 1078 training digits; Adam's 10 000 torch-twin iterations
-per seed dominate: hours on 2 cores); ``small`` uses 180 training digits and 300 Adam
-iterations per learning rate, ``ci`` a few iterations for the tests.
+run continues where it stopped. ``--size full`` is B5 as defined (all 1078 training digits;
+Adam's 10 000 torch-twin gradients per seed, ≈ 0.5 s each, dominate: about two hours per
+seed on one core); ``small`` uses 180 training digits and 300 Adam iterations per learning
+rate, ``ci`` a few iterations for the tests.
 
 Writes results/optimizers/summary.json, table.md and loss.png (rank 0).
 """
@@ -50,8 +56,11 @@ SIZES = {
 }
 LEARNING_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 C, N, T, ALPHA, BETA = 8, 4, 1.0, 1e-3, 1e-2  # the demo's network and regulariser
-#: What the runs in a store were measured on; a store of other problems is not resumed.
-PROBLEMS = {"digits": "parabolic C=8 N=4 T=1 alpha=1e-3 beta=1e-2, shift coordinates, "
+#: What the runs in a store were measured on, and how; a store of other problems or of
+#: another protocol is not resumed.
+PROBLEMS = {"protocol": "Adam first; the others stop at 1.05 x Adam's best loss or after the "
+                        "wall time of Adam's best run",
+            "digits": "parabolic C=8 N=4 T=1 alpha=1e-3 beta=1e-2, shift coordinates, "
                       "initial scales 2.5 and 1",
             "regression": "parabolic C=4 N=4 T=1 alpha=1e-5 beta=1e-4, difference coordinates"}
 
@@ -116,7 +125,7 @@ def _work(counts):
     return counts["forward"] + counts["adjoint"] + 2 * actions
 
 
-def run_trust_region(problem, its, preconditioner, projected=False):
+def run_trust_region(problem, its, preconditioner, target, budget, projected=False):
     t0 = time.perf_counter()
     Jhat = problem.reduced_functional()  # its taped forward is the first evaluation
     if projected:
@@ -125,34 +134,44 @@ def run_trust_region(problem, its, preconditioner, projected=False):
     pc = {"none": None, "regularizer": RegularizerPC(problem.regularizer), "lmvm": LMVMPC(),
           "low_rank": LowRankPC(problem.regularizer, rank=10, oversampling=5,
                                 rebuild_every=5)}[preconditioner]
-    solver = pdeopt.TrustRegionNewtonCG(Jhat, {"max_it": its, "hessian": "gauss_newton"},
+    solver = pdeopt.TrustRegionNewtonCG(Jhat, {"max_it": its, "hessian": "gauss_newton",
+                                               "fmin": target, "max_seconds": max(budget - setup, 1e-9)},
                                         preconditioner=pc, solver_parameters={"ksp_max_it": 30},
                                         monitor=False)
     # the solver counts from its start; the constructor's taped forward comes before
     result = solver.solve(problem.theta0[:Jhat.size])
-    record = _pdeopt_run(Jhat, setup, result, offset=1)
+    record = _pdeopt_run(Jhat, setup, result, offset=1, reason=result.reason.name)
     if projected:
         record["theta"] = Jhat.full(result.theta)
     return record
 
 
-def run_tao(problem, its, tao_type):
+def run_tao(problem, its, tao_type, target, budget):
     t0 = time.perf_counter()
     Jhat = problem.reduced_functional()
     setup = time.perf_counter() - t0
-    solver = pdeopt.TAOSolver(Jhat, {"tao_type": tao_type, "tao_max_it": its, "tao_gatol": 0.0},
-                              options_prefix=f"bench_{tao_type}_", monitor=False)
-    return _pdeopt_run(Jhat, setup, solver.solve(), offset=0)  # TAO records Jhat's counts
+
+    def out_of_time(*_):
+        if time.perf_counter() - t0 >= budget:
+            solver.tao.setConvergedReason(PETSc.TAO.ConvergedReason.CONVERGED_USER)
+
+    solver = pdeopt.TAOSolver(Jhat, {"tao_type": tao_type, "tao_max_it": its, "tao_gatol": 0.0,
+                                     "tao_fmin": target},
+                              options_prefix=f"bench_{tao_type}_", monitor=False,
+                              callback=out_of_time)
+    result = solver.solve()
+    reason = "DIVERGED_MAXTIME" if result.reason == "CONVERGED_USER" else result.reason
+    return _pdeopt_run(Jhat, setup, result, offset=0, reason=reason)  # TAO records Jhat's counts
 
 
-def _pdeopt_run(Jhat, setup, result, offset):
+def _pdeopt_run(Jhat, setup, result, offset, reason):
     """A run's record from a pdeopt solver's history (``seconds`` from the solve's start)."""
     curve = [(setup + h["seconds"], h["objective"], offset + _work(h["counts"]))
              for h in result.history]
     c = Jhat.counts
     return {"theta": result.theta, "curve": curve, "iterations": result.iterations,
             "gradients": c["adjoint"], "hessian_actions": c["soa"] + c["gauss_newton"],
-            "work": _work(c)}
+            "work": _work(c), "reason": reason}
 
 
 def run_adam(problem, its, lr):
@@ -169,28 +188,45 @@ def run_adam(problem, its, lr):
         curve.append((time.perf_counter() - t0,
                       float(problem.twin.loss(t, problem.x_torch, problem.y_torch)), 2 * its + 1))
     return {"theta": t.detach().numpy().copy(), "curve": curve, "iterations": its,
-            "gradients": its, "hessian_actions": 0, "work": 2 * its + 1}
+            "gradients": its, "hessian_actions": 0, "work": 2 * its + 1,
+            "reason": "DIVERGED_MAXITS"}
 
 
-def run_lbfgs(problem, its):
+class _Stop(Exception):
+    """Raised in torch L-BFGS's closure, which has no other way out, with the reason."""
+
+
+def run_lbfgs(problem, its, target, budget):
     t = torch.tensor(problem.theta0, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([t], lr=1.0, max_iter=its, history_size=10,
                             line_search_fn="strong_wolfe", tolerance_grad=0.0,
                             tolerance_change=0.0)
     curve, evals, t0 = [], [0], time.perf_counter()
+    best = [None, np.inf]  # the point of the lowest loss evaluated, and that loss
 
     def closure():
         opt.zero_grad()
         J = problem.twin.loss(t, problem.x_torch, problem.y_torch)
         J.backward()
         evals[0] += 1
-        curve.append((time.perf_counter() - t0, float(J.detach()), 2 * evals[0]))
+        seconds, loss = time.perf_counter() - t0, float(J.detach())
+        curve.append((seconds, loss, 2 * evals[0]))
+        if loss < best[1]:
+            best[:] = t.detach().numpy().copy(), loss
+        if loss <= target:
+            raise _Stop("CONVERGED_FMIN")
+        if seconds >= budget:
+            raise _Stop("DIVERGED_MAXTIME")
         return J
 
-    opt.step(closure)
-    return {"theta": t.detach().numpy().copy(), "curve": curve,
-            "iterations": opt.state[opt._params[0]]["n_iter"], "gradients": evals[0],
-            "hessian_actions": 0, "work": 2 * evals[0]}
+    try:
+        opt.step(closure)
+        reason = "DIVERGED_MAXITS"
+    except _Stop as stop:
+        reason = str(stop)
+    return {"theta": best[0], "curve": curve,
+            "iterations": opt.state[opt._params[0]].get("n_iter", 0), "gradients": evals[0],
+            "hessian_actions": 0, "work": 2 * evals[0], "reason": reason}
 
 
 def seconds_to(curve, target):
@@ -238,7 +274,8 @@ class RunStore:
         r = run()
         record = {"key": key, "curve": r["curve"], "iterations": int(r["iterations"]),
                   "gradients": int(r["gradients"]), "hessian_actions": int(r["hessian_actions"]),
-                  "work": int(r["work"]), "learning_rate": r.get("learning_rate"),
+                  "work": int(r["work"]), "reason": r["reason"],
+                  "learning_rate": r.get("learning_rate"),
                   "test_accuracy": None if accuracy is None else accuracy(r["theta"])}
         if self.comm.rank == 0:
             with open(self.path, "a") as f:
@@ -274,17 +311,17 @@ def main():
             def get(name, run):
                 return store.get(f"digits/{seed}/{name}", run, problem.accuracy)
 
-            results = {"tr_newton_cg": get("tr_newton_cg", lambda: run_trust_region(
-                problem, cfg["tr_its"], "lmvm"))}
+            results, stop = _first_order(problem, cfg, get)
+            results["tr_newton_cg"] = get("tr_newton_cg", lambda: run_trust_region(
+                problem, cfg["tr_its"], "lmvm", *stop))
             for pc in ("none", "regularizer", "low_rank"):
                 results[f"tr_newton_cg_pc_{pc}"] = get(f"tr_newton_cg_pc_{pc}", lambda: (
-                    run_trust_region(problem, cfg["tr_its"], pc)))
+                    run_trust_region(problem, cfg["tr_its"], pc, *stop)))
             results["tr_newton_cg_projected"] = get("tr_newton_cg_projected", lambda: (
-                run_trust_region(problem, cfg["tr_its"], "lmvm", projected=True)))
+                run_trust_region(problem, cfg["tr_its"], "lmvm", *stop, projected=True)))
             for tao_type in ("ntr", "lmvm"):
                 results[f"tao_{tao_type}"] = get(f"tao_{tao_type}", lambda: (
-                    run_tao(problem, cfg["tao_its"], tao_type)))
-            _first_order(problem, cfg, results, get)
+                    run_tao(problem, cfg["tao_its"], tao_type, *stop)))
             for name, r in results.items():
                 accuracy.setdefault(name, []).append(r["test_accuracy"])
             runs += _records(results, seed)
@@ -295,10 +332,11 @@ def main():
             def get(name, run):
                 return store.get(f"regression/{seed}/{name}", run)
 
-            results = {f"regression_tr_newton_cg{p}": get(f"tr_newton_cg{p}", lambda: (
-                run_trust_region(problem, cfg["tr_its"], "none", projected=bool(p))))
-                for p in ("", "_projected")}
-            _first_order(problem, cfg, results, get, prefix="regression_")
+            results, stop = _first_order(problem, cfg, get, prefix="regression_")
+            for p in ("", "_projected"):
+                results[f"regression_tr_newton_cg{p}"] = get(f"tr_newton_cg{p}", lambda: (
+                    run_trust_region(problem, cfg["tr_its"], "none", *stop,
+                                     projected=bool(p))))
             runs += _records(results, seed)
 
     def ratio(name, other):
@@ -334,15 +372,18 @@ def main():
     comm.Barrier()
 
 
-def _first_order(problem, cfg, results, get, prefix=""):
-    """Adam with its best learning rate, and L-BFGS, on the torch twin; each run's target is
-    1.05 × the best loss that Adam reached."""
+def _first_order(problem, cfg, get, prefix=""):
+    """Adam with every learning rate, then L-BFGS, on the torch twin. Returns the results
+    (Adam's best learning rate and L-BFGS) and ``(target, budget)``: 1.05 × the best loss
+    Adam reached, and the wall time of that Adam run."""
     adam = {lr: get(f"adam_{lr:g}", lambda: dict(run_adam(problem, cfg["adam_its"], lr),
                                                   learning_rate=lr))
             for lr in LEARNING_RATES}
-    best_lr = min(adam, key=lambda lr: min(c[1] for c in adam[lr]["curve"]))
-    results[f"{prefix}adam"] = adam[best_lr]
-    results[f"{prefix}lbfgs"] = get("lbfgs", lambda: run_lbfgs(problem, cfg["lbfgs_its"]))
+    best = adam[min(adam, key=lambda lr: min(c[1] for c in adam[lr]["curve"]))]
+    stop = (1.05 * min(c[1] for c in best["curve"]), best["curve"][-1][0])
+    return {f"{prefix}adam": best,
+            f"{prefix}lbfgs": get("lbfgs", lambda: run_lbfgs(problem, cfg["lbfgs_its"], *stop))
+            }, stop
 
 
 def _records(results, seed):
@@ -353,7 +394,8 @@ def _records(results, seed):
              "iterations": int(r["iterations"]), "gradients": int(r["gradients"]),
              "hessian_actions": int(r["hessian_actions"]),
              "final_loss": float(r["curve"][-1][1]), "work": int(r["work"]),
-             "adam_learning_rate": r.get("learning_rate"), "curve": r["curve"]}
+             "reason": r["reason"], "adam_learning_rate": r.get("learning_rate"),
+             "curve": r["curve"]}
             for name, r in results.items()]
 
 
@@ -377,14 +419,15 @@ def _table(summary):
                      f"with variable projection {r['tr_newton_cg_projected_over_adam']:.3f} "
                      f"(target loss {r['target_loss']:.4g})")
     lines += ["", "| optimizer | seed | s to target | iterations | gradients | Hessian actions | "
-              "work | final loss | test accuracy |", "|---|---|---|---|---|---|---|---|---|"]
+              "work | final loss | stop | test accuracy |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     acc = summary.get("test_accuracy_mean", {})
     for r in summary["runs"]:
         s = "—" if r["seconds_to_target"] is None else f"{r['seconds_to_target']:.2f}"
         a = f"{acc[r['optimizer']]:.4f} (mean)" if r["optimizer"] in acc else "—"
         lines.append(f"| {r['optimizer']} | {r['seed']} | {s} | {r['iterations']} | "
                      f"{r['gradients']} | {r['hessian_actions']} | {r['work']} | "
-                     f"{r['final_loss']:.4g} | {a} |")
+                     f"{r['final_loss']:.4g} | {r['reason']} | {a} |")
     if "baseline_logistic_accuracy_mean" in summary:
         lines.append(f"\nlogistic regression on the pixels: "
                      f"{summary['baseline_logistic_accuracy_mean']:.4f}")

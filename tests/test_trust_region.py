@@ -111,6 +111,17 @@ def test_every_stop_is_reported():
         .reason is TerminationReason.CONVERGED_GRTOL
     assert TrustRegionNewtonCG(rf, {"gatol": 1e3}, monitor=False).solve(theta).reason \
         is TerminationReason.CONVERGED_GATOL
+    J0 = rf.objective(theta)
+    result = TrustRegionNewtonCG(rf, {"fmin": 0.9 * J0}, monitor=False).solve(theta)
+    assert result.reason is TerminationReason.CONVERGED_FMIN and result.converged
+    objectives = [h["objective"] for h in result.history]
+    assert objectives[-1] <= 0.9 * J0 < min(objectives[:-1])
+    result = TrustRegionNewtonCG(rf, {"max_seconds": 1e-9}, monitor=False).solve(theta)
+    assert result.reason is TerminationReason.DIVERGED_MAXTIME and not result.converged
+    assert result.iterations == 0 and np.array_equal(result.theta, theta)
+    for bad in ({"max_seconds": 0.0}, {"fmin": np.nan}):
+        with pytest.raises(pdeopt.OptionError):
+            TrustRegionNewtonCG(rf, bad, monitor=False)
     # A wrong gradient: the model never predicts the objective, the radius collapses.
     q, _ = quadratic()
     wrong = AnalyticFunctional(q.f, lambda x: -q.grad(x), q.hess, q.point)

@@ -74,7 +74,9 @@ class TerminationReason(enum.Enum):
     CONVERGED_GRTOL = "the gradient norm fell below grtol times its initial value"
     CONVERGED_SECOND_ORDER = ("the gradient norm fell below gatol or grtol and the minimum "
                               "eigenvalue oracle certified lambda_min(H) >= -capped_cg_epsilon")
+    CONVERGED_FMIN = "the objective fell to fmin or below"
     DIVERGED_MAXITS = "the iteration limit max_it was reached"
+    DIVERGED_MAXTIME = "the wall-time limit max_seconds was reached"
     DIVERGED_TR_REDUCTION = ("the trust region shrank below radius_min: the model does not "
                              "predict the objective (check the gradient with taylor_check)")
     DIVERGED_LINEAR_SOLVE = "the trust-region subproblem solve failed (PETSc's reason follows)"
@@ -98,6 +100,12 @@ class TrustRegionParameters:
         Outer iterations (accepted or rejected steps).
     gatol, grtol
         Stop when :math:`\|g\| \le` ``gatol`` or :math:`\|g\| \le` ``grtol`` :math:`\|g_0\|`.
+    fmin
+        Stop when :math:`\hat J(\theta) \le` ``fmin`` (TAO's ``-tao_fmin``): a target loss.
+    max_seconds
+        Stop after the first iteration that ends past this wall time since the solve began
+        (a resumed solve counts the time before the interruption), with the state
+        checkpointed, so that a batch job's time slot is not overrun.
     radius
         :math:`\Delta_0`; ``None`` takes the length of the preconditioned gradient,
         :math:`\|P^{-1}g_0\|_P`.
@@ -140,6 +148,8 @@ class TrustRegionParameters:
     max_it: int = 50
     gatol: float = 1e-8
     grtol: float = 0.0
+    fmin: float = -np.inf
+    max_seconds: float = np.inf
     radius: float | None = None
     radius_max: float = 1e10
     radius_min: float = 1e-12
@@ -173,6 +183,8 @@ class TrustRegionParameters:
             raise OptionError("need 0 <= eta0 < eta1 < eta2 < 1 and 0 < shrink < 1 < grow.")
         if self.max_it < 0 or (self.radius is not None and self.radius <= 0):
             raise OptionError("need max_it >= 0 and radius > 0.")
+        if not self.max_seconds > 0 or np.isnan(self.fmin):
+            raise OptionError("need max_seconds > 0 and fmin not NaN.")
 
     @classmethod
     def from_dict(cls, values):
@@ -366,8 +378,13 @@ class TrustRegionNewtonCG:
                 reason = TerminationReason.CONVERGED_GATOL
             elif gnorm <= p.grtol * state["gnorm0"]:
                 reason = TerminationReason.CONVERGED_GRTOL
+            elif f <= p.fmin:
+                reason = TerminationReason.CONVERGED_FMIN
             elif it >= p.max_it:
                 reason = TerminationReason.DIVERGED_MAXITS
+            elif np.isfinite(p.max_seconds) and self.comm.bcast(
+                    history[-1]["seconds"] >= p.max_seconds, root=0):  # rank 0's clock decides
+                reason = TerminationReason.DIVERGED_MAXTIME
             elif state["radius"] < p.radius_min:
                 reason = TerminationReason.DIVERGED_TR_REDUCTION
             if reason is not None and reason.converged and p.subproblem == "capped_cg":
