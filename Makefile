@@ -38,7 +38,7 @@ bench: env
 	$(RUN) python benchmarks/derivative_cost.py --size M --json
 
 reproduce-optimizers: env
-	$(RUN) python benchmarks/optimizers.py --size $(B5_SIZE)
+	$(RUN) python benchmarks/optimizers.py --size $(B5_SIZE) --resume
 
 reproduce-parallel: env
 	$(RUN) mpiexec -n 2 --bind-to none python benchmarks/parallel.py --size M
