@@ -90,3 +90,20 @@ def test_a_serial_checkpoint_resumes_on_the_ensemble(tmp_path_factory):
                                            options_prefix="u_", monitor=False).solve(theta)
     assert resumed.iterations == 5
     assert np.linalg.norm(resumed.theta - reference.theta) <= 1e-8 * np.linalg.norm(reference.theta)
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_a_subsample_of_the_ensemble_is_the_serial_functional_of_its_samples():
+    ens, _, theta = _problems()
+    sample = ens.subsample(0.5, seed=7)
+    ensemble = ens.ensemble
+    start = pdeopt.member_slice(ensemble, N_SAMPLES).start
+    S = np.concatenate(ensemble.ensemble_comm.allgather(start + sample.member.samples))
+    assert len(S) == 3 and sample.fraction == pytest.approx(3 / 5)  # ceil(3/2) + ceil(2/2)
+    grid1, model1 = make_model(comm=MPI.COMM_SELF)
+    x1, labels1 = digits_batch(grid1, n=N_SAMPLES)
+    reg1 = pdeopt.Regularizer(model1.layout, alpha=1e-2, beta=1e-2, step=model1.network.step)
+    serial = pdeopt.ReducedFunctional(model1, x1[:, S], labels1[S], reg1, theta=theta)
+    d = np.random.default_rng(2).standard_normal(ens.size)
+    assert abs(sample.objective(theta) - serial.objective(theta)) <= 1e-10 * serial.objective(theta)
+    assert _rel(sample.gauss_newton_action(theta, d), serial.gauss_newton_action(theta, d)) <= 1e-10

@@ -8,7 +8,7 @@ from petsc4py import PETSc
 
 import pdeopt
 from analytic import AnalyticFunctional, quadratic, rosenbrock, saddle
-from conftest import make_problem
+from conftest import digits_batch, make_problem
 from pdeopt import TerminationReason, TrustRegionNewtonCG
 from pdeopt.solvers.preconditioners import LMVMPC, LowRankPC, RegularizerPC
 
@@ -162,22 +162,74 @@ def test_non_finite_trial_point_is_a_rejected_step():
     assert np.allclose(result.theta, [1.0, 1.0], atol=1e-7)
 
 
-@pytest.mark.parametrize("make_pc", [lambda rf: None, lambda rf: LMVMPC()], ids=["none", "lmvm"])
-def test_resume_reproduces_the_uninterrupted_run(tmp_path, make_pc):
+@pytest.mark.parametrize("make_pc, params", [
+    (lambda rf: None, {}), (lambda rf: LMVMPC(), {}),
+    (lambda rf: LMVMPC(), {"hessian": "gauss_newton", "hessian_sample": 0.4})],
+    ids=["none", "lmvm", "lmvm-subsampled-gauss-newton"])
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, make_pc, params):
     _, _, rf, theta = make_problem("parabolic")
-    full = TrustRegionNewtonCG(rf, {"max_it": 6}, preconditioner=make_pc(rf),
+    full = TrustRegionNewtonCG(rf, {**params, "max_it": 6}, preconditioner=make_pc(rf),
                                monitor=False).solve(theta)
-    first = TrustRegionNewtonCG(rf, {"max_it": 3}, preconditioner=make_pc(rf), monitor=False,
-                                checkpoint=tmp_path / "ckpt").solve(theta)
+    first = TrustRegionNewtonCG(rf, {**params, "max_it": 3}, preconditioner=make_pc(rf),
+                                monitor=False, checkpoint=tmp_path / "ckpt").solve(theta)
     assert first.iterations == 3
     state = json.loads((tmp_path / "ckpt" / "state.json").read_text())
     assert state["iteration"] == 3 and len(list((tmp_path / "ckpt").glob("*.h5"))) == 1
-    resumed = TrustRegionNewtonCG(rf, {"max_it": 6}, preconditioner=make_pc(rf), monitor=False,
-                                  checkpoint=tmp_path / "ckpt").solve(resume=True)
+    resumed = TrustRegionNewtonCG(rf, {**params, "max_it": 6}, preconditioner=make_pc(rf),
+                                  monitor=False, checkpoint=tmp_path / "ckpt").solve(resume=True)
     assert resumed.iterations == 6
     assert np.linalg.norm(resumed.theta - full.theta) <= 1e-10 * np.linalg.norm(full.theta)
     assert [h["objective"] for h in resumed.history] == pytest.approx(
         [h["objective"] for h in full.history], rel=1e-10)
+
+
+def test_subsample_is_the_functional_of_its_samples():
+    grid, model, rf, theta = make_problem("parabolic")
+    sample = rf.subsample(0.4, seed=3)
+    S = sample.samples
+    assert len(S) == 2 and sample.fraction == 0.4 and np.all(np.diff(S) > 0)
+    assert np.array_equal(rf.subsample(0.4, seed=3).samples, S)
+    x, labels = digits_batch(grid)
+    direct = pdeopt.ReducedFunctional(model, x[:, S], labels[S], rf.regularizer, theta=theta)
+    d = np.random.default_rng(0).standard_normal(rf.size)
+    assert sample.objective(theta) == pytest.approx(direct.objective(theta), rel=1e-12)
+    assert np.allclose(sample.gauss_newton_action(theta, d),
+                       direct.gauss_newton_action(theta, d), rtol=1e-12, atol=0)
+    whole = rf.subsample(1.0, seed=0)
+    assert whole.objective(theta) == pytest.approx(rf.objective(theta), rel=1e-12)
+    with pytest.raises(pdeopt.InputError, match="fraction"):
+        rf.subsample(0.0, seed=0)
+    # field targets carry the batch on their second axis
+    ops = pdeopt.assemble_operators(grid)
+    network = pdeopt.Network(pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=0.5), channels=1,
+                             depth=1)
+    field = pdeopt.Model(network, pdeopt.FieldMisfit(ops.mass, grid.comm))
+    x = np.random.default_rng(0).random((grid.n_owned, 4, 1))
+    y = np.random.default_rng(1).random((grid.n_owned, 4, 1))
+    rf = pdeopt.ReducedFunctional(field, x, y)
+    sample = rf.subsample(0.5, seed=1)
+    direct = pdeopt.ReducedFunctional(field, x[:, sample.samples], y[:, sample.samples])
+    assert sample.objective(rf.point) == pytest.approx(direct.objective(rf.point), rel=1e-12)
+
+
+def test_subsampled_gauss_newton_model_trains_at_a_fraction_of_the_work():
+    _, _, rf, theta = make_problem("parabolic")
+    params = {"max_it": 8, "hessian": "gauss_newton"}
+    full = TrustRegionNewtonCG(rf, params, preconditioner=LMVMPC(), monitor=False).solve(theta)
+    c = full.counts
+    assert c["work"] == c["forward"] + c["adjoint"] + 2 * c["hessian_actions"]
+    sampled = TrustRegionNewtonCG(rf, {**params, "hessian_sample": 0.4},
+                                  preconditioner=LMVMPC(), monitor=False).solve(theta)
+    c = sampled.counts
+    # the objective and the gradient stay those of the whole batch
+    assert sampled.objective == pytest.approx(rf.objective(sampled.theta), rel=1e-14)
+    assert sampled.objective < 0.5 * rf.objective(theta)
+    assert c["hessian_actions"] == c["ksp_iterations"] > 0
+    # a 2-of-5 sample's sweeps cost 0.4 of the batch's: one draw (a taped forward, and an
+    # adjoint once it is used) per accepted iterate, 2 sweeps per action
+    whole, draws = c["forward"] + c["adjoint"], 1 + sampled.iterations - c["rejected"]
+    assert (whole + 0.4 * (2 * c["hessian_actions"] + 2 * draws - 1) <= c["work"]
+            <= whole + 0.4 * (2 * c["hessian_actions"] + 2 * draws) + 1e-12)
 
 
 def test_resume_without_checkpoint_is_an_error(tmp_path):
@@ -194,6 +246,13 @@ def test_options_are_checked():
         TrustRegionNewtonCG(rf, solver_parameters={"ksp_bogus": 1})
     with pytest.raises(pdeopt.OptionError, match="ksp_type"):
         TrustRegionNewtonCG(rf, solver_parameters={"ksp_type": "gmres"})
+    for bad in (0.0, 1.5):
+        with pytest.raises(pdeopt.OptionError, match="hessian_sample"):
+            TrustRegionNewtonCG(rf, {"hessian_sample": bad})
+    with pytest.raises(pdeopt.OptionError, match="hessian_sample=1"):
+        TrustRegionNewtonCG(rf, {"hessian_sample": 0.5, "subproblem": "capped_cg"})
+    with pytest.raises(pdeopt.OptionError, match="subsample"):
+        TrustRegionNewtonCG(rosenbrock(), {"hessian_sample": 0.5})
 
 
 def test_command_line_selects_the_subproblem_solver():

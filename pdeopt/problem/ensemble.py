@@ -62,12 +62,26 @@ class EnsembleReducedFunctional:
         if MPI.Comm.Compare(model.comm, ensemble.comm) not in (MPI.IDENT, MPI.CONGRUENT):
             raise InputError("the model must be built on the ensemble's spatial communicator "
                              "(PixelGrid(..., comm=ensemble.comm)).")
-        self.ensemble, self.regularizer = ensemble, regularizer
-        self.member = ReducedFunctional(model, x, target, None, theta=theta)
-        batch = self.member.x.shape[1]
-        total = ensemble.ensemble_comm.allreduce(batch, op=MPI.SUM)
-        self.weight = batch / total
-        self.model = model
+        self._member(ReducedFunctional(model, x, target, None, theta=theta), ensemble,
+                     regularizer)
+        self.fraction = 1.0
+
+    def _member(self, member, ensemble, regularizer):
+        self.ensemble, self.regularizer, self.member = ensemble, regularizer, member
+        self.model = member.model
+        self.batch_size = self._sum(member.batch_size)
+        self.weight = member.batch_size / self.batch_size
+
+    def subsample(self, fraction: float, seed, theta=None) -> "EnsembleReducedFunctional":
+        """The functional of a uniform random subset of every member's samples, as
+        :meth:`ReducedFunctional.subsample`; member :math:`m` draws with the seed
+        ``(*seed, m)``. Collective."""
+        seed = (*np.atleast_1d(seed).tolist(), self.ensemble.ensemble_comm.rank)
+        sample = object.__new__(type(self))
+        sample._member(self.member.subsample(fraction, seed, theta=theta), self.ensemble,
+                       self.regularizer)
+        sample.fraction = sample.batch_size / self.batch_size
+        return sample
 
     @property
     def comm(self):

@@ -63,6 +63,7 @@ class ReducedFunctional(_PyadjointReducedFunctional):
         super().__init__(J, Control(control), tape=tape)
         self._point = theta.copy()
         self._value = float(J)
+        self.fraction = 1.0
         self._gradient = None
 
     # -- pyadjoint interface, counted -------------------------------------------------------
@@ -105,6 +106,45 @@ class ReducedFunctional(_PyadjointReducedFunctional):
     def point(self) -> np.ndarray:
         """The controls of the last evaluation (a copy)."""
         return self._point.copy()
+
+    @property
+    def batch_size(self) -> int:
+        """The number of samples in the batch."""
+        return self.x.shape[1]
+
+    def subsample(self, fraction: float, seed, theta=None) -> "ReducedFunctional":
+        r"""The reduced functional of a uniform random subset of the batch.
+
+        .. math::
+
+            \hat J_S(\theta) = \frac1{|S|}\sum_{b\in S}\ell\big(Q u_N^{(b)}(\theta),
+            y^{(b)}\big) + R(\theta), \quad |S| = \lceil fB\rceil,
+
+        an unbiased sample of the data term: its Hessian or Gauss–Newton actions cost the
+        fraction :math:`f` of the whole batch's (the subsampled Hessian of Byrd, Chin,
+        Neveitt & Nocedal, SIAM J. Optim. 2011). Its :attr:`samples` are :math:`S` (indices
+        into this batch), its :attr:`fraction` is :math:`|S|/B`.
+
+        Parameters
+        ----------
+        fraction
+            :math:`f \in (0, 1]`.
+        seed
+            Seed (an int or a sequence of ints) of the draw; every rank draws the same subset.
+        theta
+            The point at which it is taped (default: this functional's).
+        """
+        if not 0 < fraction <= 1:
+            raise InputError(f"the sample fraction must lie in (0, 1], got {fraction}.")
+        B = self.batch_size
+        S = np.sort(np.random.default_rng(seed).choice(B, max(1, int(np.ceil(fraction * B))),
+                                                         replace=False))
+        axis = 1 if self.target.ndim == 3 else 0  # field targets are (n_owned, batch, C)
+        sample = ReducedFunctional(self.model, self.x[:, S], np.take(self.target, S, axis=axis),
+                                   self.regularizer,
+                                   theta=self._point if theta is None else theta)
+        sample.samples, sample.fraction = S, len(S) / B
+        return sample
 
     def _at(self, theta):
         theta = np.asarray(theta, dtype=float)

@@ -32,8 +32,7 @@ class ReducedHessian:
         if gauss_newton and not hasattr(Jhat, "gauss_newton_action"):
             raise OptionError(f"{type(Jhat).__name__} has no gauss_newton_action: use the "
                               f"exact Hessian.")
-        self.Jhat, self.comm = Jhat, comm
-        self.action = Jhat.gauss_newton_action if gauss_newton else Jhat.hessian_action
+        self.Jhat, self.comm, self.gauss_newton = Jhat, comm, gauss_newton
         self.theta = None
         self.shift_value = 0.0
         self.actions = 0
@@ -50,8 +49,18 @@ class ReducedHessian:
         H.setUp()
         return H
 
-    def set_point(self, theta: np.ndarray):
+    def action(self, theta, direction) -> np.ndarray:
+        """The (Gauss-Newton) Hessian action of the current functional, unshifted."""
+        if self.gauss_newton:
+            return self.Jhat.gauss_newton_action(theta, direction)
+        return self.Jhat.hessian_action(theta, direction)
+
+    def set_point(self, theta: np.ndarray, Jhat=None):
+        """Apply the Hessian at ``theta``; of ``Jhat`` if given (e.g. the functional of a
+        subsample of the batch)."""
         self.theta, self.shift_value = np.asarray(theta, dtype=float), 0.0
+        if Jhat is not None:
+            self.Jhat = Jhat
 
     def shift(self, A, alpha):
         self.shift_value += alpha

@@ -139,6 +139,16 @@ class TrustRegionParameters:
         ``"exact"`` (default) or ``"gauss_newton"``: the SPD Gauss-Newton model, which far
         from a minimum spends the CG iterations on curvature that the exact Hessian's
         negative directions cut short.
+    hessian_sample, hessian_sample_seed
+        The fraction :math:`f \in (0, 1]` of the batch whose Hessian (or Gauss-Newton) model
+        the subproblem uses, a uniform sample drawn afresh at every accepted iterate with the
+        seed ``(hessian_sample_seed, iteration)``: the subsampled Hessian of Byrd, Chin,
+        Neveitt & Nocedal (SIAM J. Optim. 2011). A Hessian action then costs :math:`f` of the
+        whole batch's, and the objective, the gradient and the ratio test stay exact, so the
+        trust region's convergence theory (any bounded model Hessian) holds. Needs a
+        functional with ``subsample``
+        (:class:`~pdeopt.problem.reduced_functional.ReducedFunctional`,
+        :class:`~pdeopt.problem.ensemble.EnsembleReducedFunctional`).
     forcing
         ``"eisenstat_walker"`` (default) or ``"fixed"`` (the KSP's own ``ksp_rtol``).
     eta_max
@@ -165,6 +175,8 @@ class TrustRegionParameters:
     oracle_delta: float = 0.01
     oracle_seed: int = 0
     hessian: str = "exact"
+    hessian_sample: float = 1.0
+    hessian_sample_seed: int = 0
     forcing: str = "eisenstat_walker"
     eta_max: float = 0.5
 
@@ -177,6 +189,12 @@ class TrustRegionParameters:
             raise OptionError("need oracle_max_it >= 1 and 0 < oracle_delta < 1.")
         if self.hessian not in ("exact", "gauss_newton"):
             raise OptionError(f"hessian must be 'exact' or 'gauss_newton', got {self.hessian!r}.")
+        if not 0 < self.hessian_sample <= 1:
+            raise OptionError(f"hessian_sample is a fraction of the batch in (0, 1], got "
+                              f"{self.hessian_sample}.")
+        if self.hessian_sample < 1 and self.subproblem == "capped_cg":
+            raise OptionError("capped CG's second-order certificate is about the whole batch's "
+                              "Hessian: use hessian_sample=1 with subproblem='capped_cg'.")
         if self.forcing not in ("eisenstat_walker", "fixed"):
             raise OptionError(f"forcing must be 'eisenstat_walker' or 'fixed', got {self.forcing!r}.")
         if not 0 <= self.eta0 < self.eta1 < self.eta2 < 1 or not 0 < self.shrink < 1 < self.grow:
@@ -211,7 +229,9 @@ class TrustRegionResult:
     iterations, objective, gradient_norm, radius
         At the end.
     counts
-        ``forward``, ``adjoint``, ``hessian_actions``, ``ksp_iterations``, ``rejected``.
+        ``forward``, ``adjoint`` (sweeps over the whole batch), ``hessian_actions``,
+        ``ksp_iterations``, ``rejected``, and ``work``: forward+adjoint equivalents of every
+        sweep (a forward or adjoint 1, a Hessian action 2), a subsample's at its fraction.
     history
         One dict per iteration (the monitor line's fields).
     """
@@ -259,7 +279,7 @@ class TrustRegionNewtonCG:
     DEFAULT_SOLVER_PARAMETERS = MappingProxyType({
         "ksp_type": "stcg", "ksp_max_it": 50, "ksp_rtol": 0.5, "ksp_atol": 0.0})
     KSP_TYPES = ("stcg", "nash", "gltr")
-    COUNTS = ("forward", "adjoint", "hessian_actions", "ksp_iterations", "rejected")
+    COUNTS = ("forward", "adjoint", "hessian_actions", "ksp_iterations", "rejected", "work")
 
     def __init__(self, Jhat, parameters=None, preconditioner=None, solver_parameters=None,
                  options_prefix="pdeopt_tr_", monitor=True, checkpoint=None, callback=None):
@@ -292,6 +312,9 @@ class TrustRegionNewtonCG:
                               "not as pc_type: it also defines the trust-region norm.")
         if self.parameters.subproblem == "capped_cg" and preconditioner is not None:
             raise OptionError("capped CG works in the Euclidean norm: no preconditioner.")
+        if self.parameters.hessian_sample < 1 and not hasattr(Jhat, "subsample"):
+            raise OptionError(f"hessian_sample < 1 needs a functional with subsample(); "
+                              f"{type(Jhat).__name__} has none: use hessian_sample=1.")
 
     # -- helpers ------------------------------------------------------------------------------
     def _array(self, vec):
@@ -351,7 +374,9 @@ class TrustRegionNewtonCG:
                                  f"{self.Jhat.size}; it has shape {theta.shape} and "
                                  f"{np.count_nonzero(~np.isfinite(theta))} non-finite entries.")
             state = {"iteration": 0, "radius": p.radius, "eta": None, "gnorm_prev": None,
-                     "gnorm0": None, "counts": dict.fromkeys(self.COUNTS, 0), "history": []}
+                     "gnorm0": None, "counts": dict.fromkeys(self.COUNTS, 0), "history": [],
+                     "sample_iteration": 0}
+        self._model, self._retired = self.Jhat, dict.fromkeys(("hessian_actions", "work"), 0)
         self._counts_base, self._counts_session = dict(state["counts"]), self._work()
         self._ksp_its = 0
         f = self._evaluate(theta)
@@ -362,6 +387,7 @@ class TrustRegionNewtonCG:
         if not np.all(np.isfinite(g)):
             raise InputError("the gradient is not finite at the starting point.")
         gnorm = float(np.linalg.norm(g))
+        self._draw_sample(theta, state["sample_iteration"])
         if not resume:
             state["gnorm0"] = gnorm
             self._update_preconditioner(theta, g)
@@ -398,7 +424,7 @@ class TrustRegionNewtonCG:
                 break
             # -- the subproblem: H p = -g inside the trust region
             eta = self._forcing(state, gnorm)
-            self.H.getPythonContext().set_point(theta)
+            self.H.getPythonContext().set_point(theta, self._model)
             if p.subproblem == "capped_cg" and gnorm <= max(p.gatol, p.grtol * state["gnorm0"]):
                 step, predicted, step_norm, ksp_its, ksp_reason = self._oracle_step(
                     g, oracle, state["radius"])
@@ -447,6 +473,8 @@ class TrustRegionNewtonCG:
                 theta, f, g = trial, f_trial, g_trial
                 state["gnorm_prev"], state["eta"] = gnorm, eta
                 gnorm = float(np.linalg.norm(g))
+                state["sample_iteration"] = it + 1
+                self._draw_sample(theta, it + 1)
                 self._update_preconditioner(theta, g)
                 if self.callback is not None:
                     self.callback(it + 1, theta, f, gnorm)
@@ -519,11 +547,36 @@ class TrustRegionNewtonCG:
         if self.preconditioner is not None and hasattr(self.preconditioner, "update"):
             self.preconditioner.update(theta, g, self.Jhat)
 
+    def _draw_sample(self, theta, iteration):
+        r"""The functional whose Hessian models :math:`\hat J`'s from ``theta`` on: a new
+        subsample of the batch (``hessian_sample < 1``) or :math:`\hat J` itself."""
+        p = self.parameters
+        if p.hessian_sample < 1:
+            if self._model is not self.Jhat:
+                for k, v in self._sample_work(self._model).items():
+                    self._retired[k] += v
+            self._model = self.Jhat.subsample(p.hessian_sample,
+                                              (p.hessian_sample_seed, iteration), theta=theta)
+
+    @staticmethod
+    def _sample_work(J):
+        """A subsample's Hessian actions and its sweeps' work at its fraction."""
+        c = J.counts
+        actions = c["soa"] + c.get("gauss_newton", 0)
+        return {"hessian_actions": actions,
+                "work": J.fraction * (c["forward"] + c["adjoint"] + 2 * actions)}
+
     def _work(self):
-        """Sweeps done so far by the reduced functional (Hessian actions: SOA sweeps)."""
+        """Sweeps done so far by the reduced functional and the Hessian's subsamples."""
         c = self.Jhat.counts
-        return {"forward": c["forward"], "adjoint": c["adjoint"],
-                "hessian_actions": c["soa"] + c.get("gauss_newton", 0)}
+        actions = c["soa"] + c.get("gauss_newton", 0)
+        work = {"forward": c["forward"], "adjoint": c["adjoint"], "hessian_actions": actions,
+                "work": c["forward"] + c["adjoint"] + 2 * actions}
+        if self._model is not self.Jhat:
+            model = self._sample_work(self._model)
+            for k in self._retired:
+                work[k] += self._retired[k] + model[k]
+        return work
 
     def _counts(self):
         """Counts since the first iteration, across resumes."""
