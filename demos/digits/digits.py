@@ -213,7 +213,7 @@ for i in mine:
     runs.append({"seed": SEED + i, "theta": result.theta, "reason": reason,
                  "iterations": result.iterations, "objective": result.objective,
                  "history": result.history, "probabilities": p,
-                 "counts": getattr(result, "counts", None),
+                 "counts": result.counts if SOLVER == "trust_region" else None,
                  "validation_accuracy": hits(p["validation"], val),
                  "test_accuracy": hits(p["test"], test)})
 runs = sorted(sum(ensemble.ensemble_comm.allgather(runs), []), key=lambda r: r["seed"])
@@ -248,10 +248,10 @@ summary = {"test_accuracy": accuracy, "baseline_logistic_accuracy": baseline,
            "starts": [{k: r[k] for k in ("seed", "iterations", "reason", "objective",
                                          "validation_accuracy", "test_accuracy")}
                       for r in runs]}
-if runs[0]["counts"] is None:  # TAO: the reduced functional's sweeps
-    counts = {k: ensemble.ensemble_comm.allreduce(v) for k, v in Jhat.counts.items()}
-else:  # the trust region's, with the Gauss-Newton actions on the subsamples
+if SOLVER == "trust_region":  # the solvers', with the Gauss-Newton actions on the subsamples
     counts = {k: sum(r["counts"][k] for r in runs) for k in runs[0]["counts"]}
+else:  # TAO: the reduced functional's sweeps
+    counts = {k: ensemble.ensemble_comm.allreduce(v) for k, v in Jhat.counts.items()}
 if comm.rank == 0:
     import matplotlib
     matplotlib.use("Agg")
