@@ -5,7 +5,10 @@
 #   toolchain/bootstrap.sh DIR    builds into DIR (skips every stage already done)
 #
 # Each stage leaves a stamp file in DIR; a stage whose stamp exists is skipped, so a machine that
-# has built DIR once is ready in seconds. DIR is keyed by the pins (see the Makefile).
+# has built DIR once is ready in seconds. DIR is keyed by the compiled stack's pins (PETSc,
+# petsc4py, mpi4py, h5py and PETSc's configure options: see the Makefile); the pure-Python
+# packages' stamp is keyed by the whole of constraints.txt, so a new Python pin installs into
+# the same DIR without rebuilding PETSc.
 set -euo pipefail
 
 TC=${1:?usage: bootstrap.sh TOOLCHAIN_DIR}
@@ -48,7 +51,8 @@ PIP=("$PY" -m pip install --quiet)
 # Wheels compiled against PETSc are valid only for this toolchain's PETSC_DIR: each toolchain
 # keeps its own pip cache, so no other toolchain directory can pick them up.
 export PIP_CACHE_DIR="$TC/pip-cache"
-export PETSC_DIR="$VENV/lib/python3.11/site-packages/petsc" PETSC_ARCH=""
+PYVER=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+export PETSC_DIR="$VENV/lib/python$PYVER/site-packages/petsc" PETSC_ARCH=""
 
 venv() {
   python3 -m venv "$VENV"
@@ -72,14 +76,14 @@ mpi() {
 
 petsc4py() { "${PIP[@]}" --no-build-isolation --no-binary petsc4py petsc4py; }
 
-python_packages() {
-  "${PIP[@]}" firedrake pyadjoint-ad checkpoint-schedules torch \
-    scikit-learn scikit-image matplotlib mpi-pytest pytest
-}
+PYTHON_PACKAGES="firedrake pyadjoint-ad torch scikit-learn matplotlib mpi-pytest pytest \
+hypothesis flake8"
+python_packages() { "${PIP[@]}" $PYTHON_PACKAGES; }
+PYTHON_KEY=$(cat "$CONSTRAINTS" <(echo "$PYTHON_PACKAGES") | sha256sum | cut -c1-12)
 
 stage venv venv
 stage petsc petsc
 stage mpi mpi
 stage petsc4py petsc4py
-stage python-packages python_packages
+stage "python-packages-$PYTHON_KEY" python_packages
 say "ready: $VENV"
