@@ -25,7 +25,7 @@ PYTEST := python -m pytest
 
 B5_SIZE ?= full
 
-.PHONY: env test lint demo demos bench reproduce-optimizers reproduce-parallel \
+.PHONY: env test lint demo demos bench reproduce-optimizers reproduce-parallel docs \
 	clean-results
 
 # bootstrap.sh is idempotent: every stage already built is skipped in well under a second.
@@ -46,6 +46,11 @@ lint: env
 demo: env
 	$(RUN) export PDEOPT_DEMO_MEMBERS=$(MEMBERS) && $(MPIEXEC) python demos/digits/digits.py
 
+# Every demo at its full size, one process each (`make demo` runs the digits on $(NP)).
+demos: env
+	$(RUN) python demos/digits/digits.py
+	$(RUN) python demos/surrogate/surrogate.py
+
 bench: env
 	$(RUN) python benchmarks/derivative_cost.py --size S --json
 	$(RUN) python benchmarks/derivative_cost.py --size M --json
@@ -55,6 +60,10 @@ reproduce-optimizers: env
 
 reproduce-parallel: env
 	$(RUN) mpiexec -n 2 --bind-to none python benchmarks/parallel.py --size M
+
+# docs/benchmarks.md from whatever results/ holds (missing results are named with their command)
+docs: env
+	$(RUN) python benchmarks/report.py
 
 clean-results:
 	rm -rf results

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,8 +25,11 @@ from pyadjoint import Tape
 from pyadjoint.tape import continue_annotation, set_working_tape, stop_annotating
 
 import pdeopt
-from petsc4py import PETSc
 from pdeopt.model.control import LayerControl
+from pdeopt.parallel import results_dir, write_json
+
+from _runs import parse_args
+from tasks import classifier, random_batch, regularizer
 
 SIZES = {"S": dict(n=64, channels=8, depth=16, batch=16),
          "M": dict(n=256, channels=8, depth=16, batch=4)}
@@ -44,25 +46,20 @@ def main():
     parser.add_argument("--size", choices=SIZES, default="S")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args()
-    for name in vars(args):  # argparse's options, not PETSc's: out of its unused-options report
-        PETSc.Options().delValue(f"--{name}")
+    args = parse_args(parser)
     cfg = SIZES[args.size]
     comm = MPI.COMM_WORLD
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
     grid = pdeopt.PixelGrid(cfg["n"], comm=comm)
-    ops = pdeopt.assemble_operators(grid)
     C, N, B = cfg["channels"], cfg["depth"], cfg["batch"]
-    scheme = pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=1.0 / N)
-    model = pdeopt.Model(pdeopt.Network(scheme, channels=C, depth=N),
-                         pdeopt.PooledClassifier(grid, channels=C, classes=10))
+    # the digits network (parabolic, difference coordinates, T = 1) on random images
+    model = classifier(grid, C=C, N=N, basis="differences")
+    ops, scheme = model.network.ops, model.network.scheme
     rng = np.random.default_rng(0)
-    images = rng.random((B,) + grid.shape)
-    x = grid.to_field(images)[:, :, None]
-    labels = rng.integers(0, 10, B)
+    x, labels = random_batch(grid, B, rng)
     theta = model.initial_controls(seed=0)
-    reg = pdeopt.Regularizer(model.layout, step=1.0 / N)
+    reg = regularizer(model)
     rf = pdeopt.ReducedFunctional(model, x, labels, reg, theta=theta)
     direction = rng.standard_normal(rf.size)
     views = model.layout.views(theta)
@@ -117,16 +114,13 @@ def main():
         "hessian_action_over_gradient": med["tlm_soa"] / med["adjoint"],
         "layer_over_torch_conv2d": med["layer"] / med["torch_conv2d_tanh"],
         "median_seconds": med, "torch_threads": torch.get_num_threads()}
-    if comm.rank == 0:
-        out = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "bench"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"derivative_cost_{args.size}.json").write_text(json.dumps(result, indent=1))
-        if args.json:
-            print(json.dumps(result))
-        else:
-            for k in ("taped_forward_over_forward", "gradient_over_forward",
-                      "hessian_action_over_gradient", "layer_over_torch_conv2d"):
-                print(f"{k:32s} {result[k]:.3f}")
+    write_json(results_dir("bench") / f"derivative_cost_{args.size}.json", result, comm)
+    if args.json:
+        pdeopt.print0(json.dumps(result))
+    else:
+        for k in ("taped_forward_over_forward", "gradient_over_forward",
+                  "hessian_action_over_gradient", "layer_over_torch_conv2d"):
+            pdeopt.print0(f"{k:32s} {result[k]:.3f}")
 
 
 if __name__ == "__main__":

@@ -3,18 +3,21 @@
     python benchmarks/digits_study.py [key=value ...]        # one configuration
     python benchmarks/digits_study.py --study coordinates     # a study of STUDIES
 
-Trains one network as ``make demo`` trains each of its starts (trust-region Newton-CG,
-Gauss-Newton model, L-BFGS preconditioner, 40 iterations, the same split) with the given
-settings changed:
-``scheme``, ``C``, ``N``, ``T``, ``alpha``, ``beta``, ``seed`` (of the initial controls),
-``activation`` and ``opening`` (``tanh``, ``softplus``, ``smooth_relu``; ``opening=none`` is the
-linear opening layer), ``basis`` (``differences`` or ``shifts``: the coordinates of the
-stencils), ``scale`` and ``readout_scale`` (of the initial layer and classifier weights),
-``projection`` (1: variable projection of the classifier's weights), ``iterations``.
-``--limit n`` keeps the first n digits (for the tests). The study ``settings`` varies the
-earlier demo (difference coordinates, T = 2, zero classifier, 60 iterations) one setting at a
-time; ``coordinates`` trains the present demo's four starts and the same four starts with
-the earlier coordinates and initial scales.
+Trains the demo's network (``tasks.DIGITS``) from one start with the given settings changed,
+by default with trust-region Newton-CG (the whole batch's Gauss-Newton model, the L-BFGS
+preconditioner, 40 iterations) on the demo's split. The settings:
+``scheme`` (a key of ``pdeopt.SCHEMES``), ``C``, ``N``, ``T``, ``alpha``, ``beta``, ``seed``
+(of the initial controls), ``activation`` and ``opening`` (``tanh``, ``softplus``,
+``smooth_relu``; ``opening=none`` is the linear opening layer), ``basis`` (``differences`` or
+``shifts``: the coordinates of the stencils), ``scale`` and ``readout_scale`` (of the initial
+layer and classifier weights), ``projection`` (1: variable projection of the classifier's
+weights), ``iterations``, ``solver`` (``trust_region``, or ``tao``: PETSc TAO's limited-memory
+BFGS, ``lmvm``) and ``hessian_sample`` (the fraction of the batch the trust region's
+Gauss-Newton model takes, drawn afresh at every accepted iterate; ``make demo`` takes 0.1 and
+250 iterations). ``--limit n`` keeps the first n digits (for the tests). The study
+``settings`` varies a network of difference coordinates, T = 2, a zero initial classifier and
+60 iterations one setting at a time; ``coordinates`` trains the demo's four starts in its
+coordinates and initial scales, and in the difference coordinates with the classifier at zero.
 Prints one JSON line per configuration and appends it to
 ``results/digits_study/runs.jsonl`` (rank 0): the settings, the validation and test accuracy
 at the end and at each accepted iterate, the class probabilities at the end, the training loss
@@ -24,22 +27,21 @@ probabilities averaged, as the demo's starts do): one line per group in ``votes.
 
 import argparse
 import json
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 import pdeopt
-from petsc4py import PETSc
-from pdeopt.solvers.preconditioners import LMVMPC
+from pdeopt.parallel import results_dir
 
-DEMO = dict(scheme="parabolic", C=8, N=4, T=1.0, alpha=1e-3, beta=1e-2, seed=0,
-            activation="tanh", opening="none", basis="shifts", scale=2.5, readout_scale=1.0,
-            projection=0, iterations=40)
-EARLIER = "basis=differences T=2 scale=1 readout_scale=0 iterations=60"
+from _runs import parse_args, write_lines
+from tasks import DIGITS, DigitsTask, digits
+
+DEMO = dict(DIGITS, seed=0, projection=0, iterations=40, solver="trust_region",
+            hessian_sample=1.0)
+DIFFERENCES = "basis=differences T=2 scale=1 readout_scale=0 iterations=60"
 STUDIES = {
-    "settings": [f"{EARLIER} {change}" for change in (
+    "settings": [f"{DIFFERENCES} {change}" for change in (
         "", "T=1", "T=0.5", "T=4", "alpha=3e-3", "alpha=1e-2", "beta=1e-1", "C=16", "N=8",
         "N=8 T=1", "N=2 T=1", "T=1 alpha=3e-3", "T=1 beta=1e-1", "T=1 seed=1",
         "T=1 projection=1", "opening=tanh", "opening=smooth_relu", "activation=softplus",
@@ -47,38 +49,46 @@ STUDIES = {
     "coordinates": [f"{change} seed={seed}" for change in (
         "", "basis=differences scale=1 readout_scale=0") for seed in range(4)],
 }
-ACTIVATIONS = {"tanh": pdeopt.Tanh, "softplus": pdeopt.Softplus,
-               "smooth_relu": pdeopt.SmoothReLU}
-BASES = {"differences": tuple(pdeopt.GRID_BASIS), "shifts": tuple(pdeopt.GRID_SHIFTS)}
+SOLVERS = ("trust_region", "tao")
 
 
 def settings(overrides):
+    """The demo's settings with ``key=value`` ``overrides``, each of the default's type."""
     cfg = dict(DEMO)
     for item in overrides:
         key, _, value = item.partition("=")
         if key not in cfg:
             raise pdeopt.OptionError(f"unknown setting {key!r}; known: {sorted(cfg)}.")
         cfg[key] = type(DEMO[key])(value)
-    if cfg["basis"] not in BASES:
-        raise pdeopt.OptionError(f"basis must be one of {sorted(BASES)}, got {cfg['basis']!r}.")
+    if cfg["solver"] not in SOLVERS:
+        raise pdeopt.OptionError(f"solver must be one of {SOLVERS}, got {cfg['solver']!r}.")
     return cfg
+
+
+def minimise(J, theta0, cfg, callback):
+    """The configured solver on ``J`` from ``theta0``: its result's final controls and
+    objective. Every solver of the study is constructed, and its result read, here."""
+    if cfg["solver"] == "tao":
+        solver = pdeopt.TAOSolver(J, solver_parameters={"tao_type": "lmvm", "tao_gatol": 1e-6,
+                                                        "tao_max_it": cfg["iterations"]},
+                                  callback=callback)
+    else:
+        hessian = pdeopt.GaussNewtonHessian()
+        if cfg["hessian_sample"] < 1:
+            hessian = pdeopt.SubsampledHessian(cfg["hessian_sample"], hessian)
+        solver = pdeopt.TrustRegionNewtonCG(
+            J, parameters={"max_it": cfg["iterations"], "gatol": 1e-6}, hessian=hessian,
+            preconditioner=pdeopt.LMVMPC(), solver_parameters={"ksp_max_it": 30},
+            callback=callback)
+    result = solver.solve(theta0)
+    return result.theta, result.objective
 
 
 def train(cfg, data, grid):
     t0 = time.perf_counter()
-    train, val, test = data["train"], data["validation"], data["test"]
-    ops = pdeopt.assemble_operators(grid, basis=BASES[cfg["basis"]])
-    opening = None if cfg["opening"] == "none" else ACTIVATIONS[cfg["opening"]]()
-    scheme = pdeopt.SCHEMES[cfg["scheme"]](ops, ACTIVATIONS[cfg["activation"]](),
-                                           step=cfg["T"] / cfg["N"])
-    model = pdeopt.Model(pdeopt.Network(scheme, channels=cfg["C"], depth=cfg["N"],
-                                        opening_activation=opening),
-                         pdeopt.PooledClassifier(grid, channels=cfg["C"], classes=10))
-    regularizer = pdeopt.Regularizer(model.layout, alpha=cfg["alpha"], beta=cfg["beta"],
-                                     step=cfg["T"] / cfg["N"])
-    theta0 = model.initial_controls(seed=cfg["seed"], scale=cfg["scale"],
-                                    readout_scale=cfg["readout_scale"])
-    Jhat = pdeopt.ReducedFunctional(model, train.x, train.labels, regularizer, theta=theta0)
+    task = DigitsTask(grid=grid, data=data, **{k: cfg[k] for k in DIGITS})
+    model, val, test = task.model, task.validation, task.test
+    Jhat = task.reduced_functional(task.initial_controls(cfg["seed"]))
     J = pdeopt.ProjectedReducedFunctional(Jhat) if cfg["projection"] else Jhat
     full = J.full if cfg["projection"] else (lambda theta: theta)
     trajectory = []
@@ -88,18 +98,14 @@ def train(cfg, data, grid):
         trajectory.append([it, model.accuracy(theta, val.x, val.labels),
                            model.accuracy(theta, test.x, test.labels)])
 
-    result = pdeopt.TrustRegionNewtonCG(
-        J, {"max_it": cfg["iterations"], "hessian": "gauss_newton", "gatol": 1e-6},
-        preconditioner=LMVMPC(),
-        solver_parameters={"ksp_max_it": 30}, monitor=False,
-        callback=record).solve(Jhat.point[:J.size])
-    theta = full(result.theta)
+    theta, objective = minimise(J, Jhat.point[:J.size], cfg, record)
+    theta = full(theta)
     p_val, p_test = model.probabilities(theta, val.x), model.probabilities(theta, test.x)
     return dict(cfg, validation_accuracy=model.accuracy(theta, val.x, val.labels),
                 test_accuracy=model.accuracy(theta, test.x, test.labels),
                 validation_probabilities=np.round(p_val, 8).tolist(),
                 test_probabilities=np.round(p_test, 8).tolist(),
-                train_loss=float(result.objective - regularizer.value(theta)),
+                train_loss=float(objective - task.regularizer.value(theta)),
                 seconds=time.perf_counter() - t0, trajectory=trajectory)
 
 
@@ -108,12 +114,9 @@ def main():
     parser.add_argument("settings", nargs="*", help="key=value changes to the demo's settings")
     parser.add_argument("--study", choices=STUDIES, help="run every configuration of a study")
     parser.add_argument("--limit", type=int, default=None, help="use the first n digits")
-    args = parser.parse_args()
-    for name in ("study", "limit"):  # argparse's options, not PETSc's
-        PETSc.Options().delValue(f"--{name}")
-    grid = pdeopt.PixelGrid(8)
-    data = pdeopt.load_digits(grid, seed=0, limit=args.limit)
-    out = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "digits_study"
+    args = parse_args(parser)
+    grid, data = digits(limit=args.limit)  # the same for every configuration
+    out = results_dir("digits_study")
     for overrides in ([s.split() for s in STUDIES[args.study]] if args.study
                       else [args.settings]):
         run = train(settings(overrides), data, grid)
@@ -123,12 +126,12 @@ def main():
             out.mkdir(parents=True, exist_ok=True)
             with open(out / "runs.jsonl", "a") as f:
                 f.write(line + "\n")
+    lines = None
     if grid.comm.rank == 0:  # every group in the file, this run's and earlier ones
         lines = list(votes([json.loads(line) for line in
                             (out / "runs.jsonl").read_text().splitlines()], data))
-        (out / "votes.jsonl.tmp").write_text("".join(line + "\n" for line in lines))
-        (out / "votes.jsonl.tmp").replace(out / "votes.jsonl")
         print("\n".join(lines))
+    write_lines(out / "votes.jsonl", lines, grid.comm)
 
 
 def votes(runs, data):

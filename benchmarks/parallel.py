@@ -4,9 +4,10 @@
 
 DESIGN.md §7, B7: the speed-up of one gradient (taped forward + adjoint sweep) on 2 ranks over
 1 rank, divided by the gain in triad bandwidth from 1 to 2 processes (a = b + s c in NumPy,
-two passes, on arrays far larger than the caches, each process its own). The network is memory-bound, so the bandwidth gain, not
-the core count, is the speed-up to expect. Two parallel modes: the mesh partitioned over both
-ranks (spatial) and the batch split over two members of a Firedrake ``Ensemble``. Every
+two passes, on arrays far larger than the caches, each process its own). The network is
+memory-bound, so the bandwidth gain, not the core count, is the speed-up to expect. Two
+parallel modes: the mesh partitioned over both ranks (spatial) and the batch split over two
+members of a Firedrake ``Ensemble``. Every
 repetition times, side by side: the triad on rank 0 alone and on both ranks, the gradient on
 rank 0 alone (COMM_SELF), spatial and ensemble; the ratios are those of the medians.
 
@@ -17,16 +18,17 @@ best speed-up ÷ bandwidth gain (target ≥ 0.9), plus the median seconds.
 
 import argparse
 import json
-import os
 import time
-from pathlib import Path
 
 import firedrake as fd
 import numpy as np
 from mpi4py import MPI
 
 import pdeopt
-from petsc4py import PETSc
+from pdeopt.parallel import results_dir, write_json
+
+from _runs import parse_args
+from tasks import classifier, random_batch, regularizer
 
 SIZES = {"M": dict(n=256, channels=8, depth=16, batch=4, triad=40_000_000),
          "ci": dict(n=16, channels=2, depth=2, batch=4, triad=1_000_000)}
@@ -46,21 +48,12 @@ def triad_seconds(n):
 
 
 def make_gradient(cfg, comm, batch):
-    """A timed gradient of the parabolic network at size ``cfg`` on ``comm`` for samples
-    ``batch`` of the (seeded, replicated) inputs."""
+    """The digits network (parabolic, difference coordinates, T = 1) at size ``cfg`` on
+    ``comm``, for samples ``batch`` of the (seeded, replicated) random inputs."""
     grid = pdeopt.PixelGrid(cfg["n"], comm=comm)
-    ops = pdeopt.assemble_operators(grid)
-    C, N = cfg["channels"], cfg["depth"]
-    model = pdeopt.Model(pdeopt.Network(pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), 1.0 / N),
-                                        channels=C, depth=N),
-                         pdeopt.PooledClassifier(grid, channels=C, classes=10))
-    rng = np.random.default_rng(0)
-    images = rng.random((cfg["batch"],) + grid.shape)
-    labels = rng.integers(0, 10, cfg["batch"])
-    x = grid.to_field(images[batch])[:, :, None]
-    theta = model.initial_controls(seed=0)
-    reg = pdeopt.Regularizer(model.layout, step=1.0 / N)
-    return model, x, labels[batch], reg, theta
+    model = classifier(grid, C=cfg["channels"], N=cfg["depth"], basis="differences")
+    x, y = random_batch(grid, cfg["batch"], np.random.default_rng(0), batch)
+    return model, x, y, regularizer(model), model.initial_controls(seed=0)
 
 
 def main():
@@ -68,9 +61,7 @@ def main():
     parser.add_argument("--size", choices=SIZES, default="M")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    args = parser.parse_args()
-    for name in vars(args):  # argparse's options, not PETSc's: out of its unused-options report
-        PETSc.Options().delValue(f"--{name}")
+    args = parse_args(parser)
     comm = MPI.COMM_WORLD
     if comm.size != 2:
         raise pdeopt.InputError(f"B7 compares 1 and 2 ranks: run it with mpiexec -n 2, not "
@@ -129,16 +120,12 @@ def main():
                "bandwidth_gain": bandwidth_gain,
                "efficiency": max(speedup_spatial, speedup_ensemble) / bandwidth_gain,
                "size": args.size, **cfg, "median_seconds": med}
-    if comm.rank == 0:
-        out = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "parallel"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(json.dumps(summary, indent=1))
-        if args.json:
-            print(json.dumps(summary))
-        else:
-            for k in ("speedup_spatial", "speedup_ensemble", "bandwidth_gain", "efficiency"):
-                print(f"{k:18s} {summary[k]:.3f}")
-    comm.Barrier()
+    write_json(results_dir("parallel") / "summary.json", summary, comm)
+    if args.json:
+        pdeopt.print0(json.dumps(summary))
+    else:
+        for k in ("speedup_spatial", "speedup_ensemble", "bandwidth_gain", "efficiency"):
+            pdeopt.print0(f"{k:18s} {summary[k]:.3f}")
 
 
 if __name__ == "__main__":

@@ -1,38 +1,80 @@
-"""pdeopt: neural networks as PDE-constrained optimal-control problems.
+r"""pdeopt: neural networks as PDE-constrained optimal-control problems.
 
 A network is a discretised differential equation on a Firedrake mesh; training minimises
-:math:`\\hat J(\\theta) = \\ell(Q u_N(\\theta), y) + R(\\theta)` subject to the scheme, with exact
-gradients and Hessian actions from pyadjoint.
+:math:`\hat J(\theta) = \ell(Q u_N(\theta), y) + R(\theta)` subject to the scheme, with exact
+gradients and Hessian actions from pyadjoint, by trust-region Newton-CG or PETSc TAO.
 
-Start here::
+Start here (the README's example; ``tests/test_readme.py`` runs both)::
 
     import pdeopt
 
-    grid = pdeopt.PixelGrid(8)                       # 8x8 images as Q1 fields
-    ops = pdeopt.assemble_operators(grid)            # nine 3x3 stencils, assembled once
+    grid = pdeopt.PixelGrid(8)                   # 8×8 images as Q1 fields on a quad mesh
+    ops = pdeopt.assemble_operators(grid, basis=tuple(pdeopt.GRID_SHIFTS))  # 3×3 stencils
     scheme = pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=0.25)
     model = pdeopt.Model(pdeopt.Network(scheme, channels=8, depth=4),
                          pdeopt.PooledClassifier(grid, channels=8, classes=10))
-    data = pdeopt.load_digits(grid)["train"]
-    Jhat = pdeopt.ReducedFunctional(model, data.x, data.labels,
-                                    pdeopt.Regularizer(model.layout, step=0.25),
-                                    theta=model.initial_controls(seed=0))
-    result = pdeopt.TAOSolver(Jhat, {"tao_type": "lmvm", "tao_max_it": 50}).solve()
+    train = pdeopt.load_digits(grid)["train"]    # scikit-learn's digits, 60/20/20 split
+    Jhat = pdeopt.ReducedFunctional(
+        model, train.x, train.labels, pdeopt.Regularizer(model, alpha=1e-3, beta=1e-2),
+        theta=model.initial_controls(seed=0, scale=2.5, readout_scale=1.0))
+    theta = Jhat.point
+    g = Jhat.gradient(theta)                     # one adjoint sweep
+    Hg = Jhat.hessian_action(theta, g)           # tangent-linear + second-order adjoint
+    print(pdeopt.taylor_check(Jhat, theta, g)["R2"])   # about 3
+
+    solver = pdeopt.TrustRegionNewtonCG(
+        Jhat,
+        parameters={"max_it": 20, "max_seconds": 600},         # the outer loop
+        hessian=pdeopt.SubsampledHessian(0.1, pdeopt.GaussNewtonHessian()),  # a tenth
+        preconditioner=pdeopt.LMVMPC(),                        # also the trust-region norm
+        solver_parameters={"ksp_max_it": 30, "monitor": None},  # the KSP; print per iteration
+        checkpoint="ckpt")                                     # the state, after every step
+    result = solver.solve()                                    # solve(resume=True) continues
+    print(result.reason.name, result.objective, result.counts.work)
+    pdeopt.write_json("history.json", result.as_dict())
 """
 
 import firedrake  # noqa: F401  (initialises PETSc before petsc4py is imported)
 
-from pdeopt.errors import ConvergenceError, InputError, OptionError, PdeoptError  # noqa: F401
-from pdeopt.parallel import print0  # noqa: F401
-from pdeopt.data import Dataset, RegressionData, diffusion_reaction_data, load_digits  # noqa: F401
-from pdeopt.model import (GRID_BASIS, GRID_SHIFTS, MESH_BASIS, ControlLayout,  # noqa: F401
-                          FieldMisfit, ForwardEulerScheme, IMEXScheme, LeapfrogScheme, Model,
-                          Network, OperatorSet, ParabolicScheme, PixelGrid, PooledClassifier,
-                          ProbeRegression, SCHEMES, SmoothReLU, Softplus, Tanh, activation,
-                          assemble_operators)
-from pdeopt.problem import (ControlArray, EnsembleReducedFunctional,  # noqa: F401
+# Errors: every failure names its cause and a remedy.
+from pdeopt.errors import ConvergenceError, InputError, OptionError, PdeoptError
+# Data as fields on the grid.
+from pdeopt.data import Dataset, RegressionData, diffusion_reaction_data, load_digits
+# The network: grid, stencil operators, schemes, activations, readouts.
+from pdeopt.model import (ACTIVATIONS, GRID_BASIS, GRID_SHIFTS, MESH_BASIS, SCHEMES,
+                          FieldMisfit, ForwardEulerScheme, IMEXScheme, LeapfrogScheme,
+                          LinearReadout, Model, Network, ParabolicScheme, PixelGrid,
+                          PooledClassifier, ProbeRegression, Readout, SmoothReLU, Softplus, Tanh,
+                          activation_by_name, assemble_operators)
+# The optimal-control problem: reduced functionals on arrays, the regulariser, checks.
+from pdeopt.problem import (ArrayFunctional, Counts, EnsembleReducedFunctional,
                             ProjectedReducedFunctional, ReducedFunctional, Regularizer,
-                            dot_test, member_slice, taylor_check, training_loss)
-from pdeopt.solvers import (OptimizerCheckpoint, ReducedHessian, TAOResult,  # noqa: F401
-                            TAOSolver, TerminationReason, TrustRegionNewtonCG,
-                            TrustRegionParameters, TrustRegionResult)
+                            dot_test, member_slice, taylor_check)
+# Solvers: trust-region Newton-CG with its strategies and preconditioners, and PETSc TAO.
+from pdeopt.solvers import (CappedCGSubproblem, ExactHessian, GaussNewtonHessian,
+                            KSPSubproblem, LMVMPC, LowRankPC, OptimizationResult, RegularizerPC,
+                            SubsampledHessian, TAOSolver, TerminationReason, TrustRegionNewtonCG,
+                            TrustRegionParameters)
+# Parallel output: rank 0 prints and writes.
+from pdeopt.parallel import print0, results_dir, write_json
+
+__all__ = [
+    # errors
+    "PdeoptError", "InputError", "OptionError", "ConvergenceError",
+    # data
+    "Dataset", "RegressionData", "load_digits", "diffusion_reaction_data",
+    # the network
+    "PixelGrid", "assemble_operators", "GRID_BASIS", "GRID_SHIFTS", "MESH_BASIS",
+    "ForwardEulerScheme", "ParabolicScheme", "LeapfrogScheme", "IMEXScheme", "SCHEMES",
+    "Tanh", "SmoothReLU", "Softplus", "ACTIVATIONS", "activation_by_name", "Network",
+    "Readout", "LinearReadout", "PooledClassifier", "ProbeRegression", "FieldMisfit", "Model",
+    # the problem
+    "ArrayFunctional", "ReducedFunctional", "EnsembleReducedFunctional", "member_slice",
+    "ProjectedReducedFunctional", "Regularizer", "Counts", "taylor_check", "dot_test",
+    # solvers
+    "TrustRegionNewtonCG", "TrustRegionParameters", "ExactHessian", "GaussNewtonHessian",
+    "SubsampledHessian", "KSPSubproblem", "CappedCGSubproblem", "LMVMPC", "RegularizerPC",
+    "LowRankPC", "TAOSolver", "OptimizationResult", "TerminationReason",
+    # parallel output
+    "print0", "write_json", "results_dir",
+]

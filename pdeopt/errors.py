@@ -15,11 +15,8 @@ class InputError(PdeoptError, ValueError):
     """Data, shapes or arguments that cannot be used, detected before any work is done."""
 
 
-class OptionError(PdeoptError, KeyError):
+class OptionError(PdeoptError, ValueError):
     """An option that pdeopt or PETSc does not know, or a value it cannot take."""
-
-    def __str__(self):
-        return str(self.args[0]) if self.args else ""
 
 
 class ConvergenceError(PdeoptError, RuntimeError):

@@ -1,11 +1,21 @@
-"""PETSc options with a prefix, merged over immutable defaults, with unknown options reported."""
+"""PETSc options with a prefix, merged over immutable defaults, with unknown options reported;
+the direct solver, the dense multi-right-hand-side solve and the convergence check shared by
+pdeopt's linear solves."""
 
+from types import MappingProxyType
+
+import numpy as np
 import petsctools
 from petsc4py import PETSc
 
-from pdeopt.errors import OptionError
+from pdeopt.errors import ConvergenceError, OptionError
 
-__all__ = ["configure", "inserted", "reason_name"]
+__all__ = ["DIRECT_SOLVER_PARAMETERS", "configure", "inserted", "reason_name", "check_converged",
+           "mat_solve"]
+
+#: A sparse Cholesky factorisation by MUMPS, applied once (for SPD operators).
+DIRECT_SOLVER_PARAMETERS = MappingProxyType({
+    "ksp_type": "preonly", "pc_type": "cholesky", "pc_factor_mat_solver_type": "mumps"})
 
 
 def configure(obj, defaults, solver_parameters, options_prefix):
@@ -38,6 +48,48 @@ def inserted(obj):
 
 
 def reason_name(reasons, value: int) -> str:
-    """The name of a PETSc converged-reason value, e.g. ``reason_name(PETSc.KSP.ConvergedReason, -3)``."""
+    """The name of a PETSc converged-reason value.
+
+    E.g. ``reason_name(PETSc.KSP.ConvergedReason, -3)`` is ``"DIVERGED_MAX_IT"``.
+    """
     names = {v: k for k, v in vars(reasons).items() if isinstance(v, int)}
     return names.get(value, str(value))
+
+
+def check_converged(ksp: PETSc.KSP, what: str, remedy: str) -> None:
+    """Raise :class:`~pdeopt.errors.ConvergenceError` if the last solve of ``ksp`` diverged.
+
+    The message reads "``what`` diverged with PETSc reason <name> after <n> iterations;
+    ``remedy``".
+    """
+    reason = ksp.getConvergedReason()
+    if reason < 0:
+        raise ConvergenceError(
+            f"{what} diverged with PETSc reason {reason_name(PETSc.KSP.ConvergedReason, reason)} "
+            f"after {ksp.getIterationNumber()} iterations; {remedy}")
+
+
+def mat_solve(ksp: PETSc.KSP, B: np.ndarray) -> np.ndarray:
+    r""":math:`X = A^{-1}B` for an owned block ``B`` ``(n_owned, ...)`` of right-hand sides: one
+    ``KSPMatSolve`` on dense matrices wrapping ``B`` and ``X`` (columns: the trailing axes).
+
+    Returns ``X`` with the shape of ``B``. The dense matrices are destroyed on every path; the
+    caller checks convergence (:func:`check_converged`).
+    """
+    shape = B.shape
+    n, p = shape[0], int(np.prod(shape[1:]))
+    B = np.asfortranarray(B.reshape(n, p))
+    X = np.empty_like(B, order="F")
+    sizes = ((n, PETSc.DETERMINE), (PETSc.DECIDE, p))
+    comm = ksp.getComm()
+    Bm = PETSc.Mat().createDense(sizes, array=B.ravel(order="F"), comm=comm)
+    try:
+        Xm = PETSc.Mat().createDense(sizes, array=X.ravel(order="F"), comm=comm)
+        try:
+            with inserted(ksp):
+                ksp.matSolve(Bm, Xm)
+        finally:
+            Xm.destroy()
+    finally:
+        Bm.destroy()
+    return np.ascontiguousarray(X).reshape(shape)

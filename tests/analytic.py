@@ -1,32 +1,54 @@
-"""Small analytic objectives with the reduced-functional array interface, for solver tests."""
+"""Small analytic objectives as array functionals, for solver tests."""
 
 import numpy as np
 from mpi4py import MPI
 
+from pdeopt import ArrayFunctional, Counts
 
-class AnalyticFunctional:
-    """``objective``, ``gradient``, ``hessian_action`` of ``f`` on replicated arrays, counted."""
+
+class AnalyticFunctional(ArrayFunctional):
+    """``objective``, ``gradient``, ``hessian_action`` of ``f`` on replicated arrays, counted
+    as sweeps (an objective a forward, a gradient an adjoint, a Hessian action a second-order
+    adjoint). Its Gauss–Newton action is the Hessian's: there is no misfit to split."""
 
     def __init__(self, f, grad, hess, x0, comm=MPI.COMM_WORLD):
         self.f, self.grad, self.hess = f, grad, hess
-        self.point, self.comm = np.asarray(x0, dtype=float), comm
-        self.counts = {"forward": 0, "adjoint": 0, "tlm": 0, "soa": 0}
+        self._point, self._comm = np.asarray(x0, dtype=float), comm
+        self._counts = Counts()
 
     @property
     def size(self):
-        return self.point.size
+        return self._point.size
+
+    @property
+    def comm(self):
+        return self._comm
+
+    @property
+    def point(self):
+        return self._point.copy()
+
+    @property
+    def counts(self):
+        return self._counts
+
+    def _count(self, **sweeps):
+        self._counts += Counts.of_sweeps(**sweeps)
 
     def objective(self, x):
-        self.counts["forward"] += 1
+        self._count(forward=1)
         return self.f(x)
 
     def gradient(self, x):
-        self.counts["adjoint"] += 1
+        self._count(adjoint=1)
         return self.grad(x)
 
     def hessian_action(self, x, d):
-        self.counts["soa"] += 1
+        self._count(soa=1)
         return self.hess(x) @ d
+
+    def gauss_newton_action(self, x, d):
+        return self.hessian_action(x, d)
 
 
 def quadratic(n=6, seed=0, comm=MPI.COMM_WORLD):

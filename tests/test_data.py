@@ -54,3 +54,17 @@ def test_bad_input_is_rejected_before_any_work(corrupt, match):
 def test_wrong_grid_for_digits():
     with pytest.raises(pdeopt.InputError, match="8x8"):
         pdeopt.load_digits(pdeopt.PixelGrid(6, comm=MPI.COMM_SELF))
+
+
+def test_bad_target_fields_are_rejected(grid):
+    ops = pdeopt.assemble_operators(grid)
+    network = pdeopt.Network(pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=0.5), channels=2,
+                             depth=1)
+    model = pdeopt.Model(network, pdeopt.FieldMisfit(ops, channels=2))
+    x = np.random.default_rng(0).random((grid.n_owned, 3, 1))
+    with pytest.raises(pdeopt.InputError, match="target fields must have shape"):
+        pdeopt.ReducedFunctional(model, x, np.zeros((grid.n_owned, 3, 1)))
+    y = np.zeros((grid.n_owned, 3, 2))
+    y[5, 1, 1] = np.nan
+    with pytest.raises(pdeopt.InputError, match="1 NaN or Inf"):
+        pdeopt.ReducedFunctional(model, x, y)

@@ -1,34 +1,28 @@
-"""Every demo runs at its CI size (PDEOPT_DEMO_SIZE=ci) and writes its results."""
+"""Every demo runs at its CI size (PDEOPT_DEMO_SIZE=ci) and writes its results.
+
+As Firedrake's ``test_demos_run.py``: the demos are a list, each run serially and, where listed,
+on two ranks; a demo in ``demos/`` that is not in the list fails ``test_no_missing_demos``.
+"""
 
 import json
 import runpy
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
 from mpi4py import MPI
 
-DEMOS = Path(__file__).resolve().parents[1] / "demos"
-ALL_DEMOS = sorted(p.name for p in DEMOS.iterdir() if (p / f"{p.name}.py").exists())
+DEMO_DIR = Path(__file__).resolve().parents[1] / "demos"
+
+#: ``name``: ``demos/<name>/<name>.py``; ``out``: its results directory; ``env``: extra
+#: environment; ``check(summary, out)``: what its results must show.
+Demo = namedtuple("Demo", ["name", "out", "env", "check"])
 
 
-def _run(name, tmp_path, monkeypatch, **env):
-    monkeypatch.setenv("PDEOPT_DEMO_SIZE", "ci")
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("PDEOPT_RESULTS", str(tmp_path))
-    runpy.run_path(str(DEMOS / name / f"{name}.py"), run_name="__main__")
-
-
-def test_every_demo_is_tested():
-    assert ALL_DEMOS == ["digits", "surrogate"], "add the new demo to tests/test_demos.py"
-
-
-def test_digits_demo(tmp_path, monkeypatch):
-    _run("digits", tmp_path, monkeypatch)
-    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+def check_digits(summary, out):
     assert set(summary) == {"test_accuracy", "baseline_logistic_accuracy", "train_loss",
                             "iterations", "wall_seconds", "solver", "scheme", "seed",
-                            "validation_accuracy", "starts"}
+                            "validation_accuracy", "starts"}  # the schema
     assert summary["scheme"] == "parabolic" and summary["solver"] == "TrustRegionNewtonCG"
     assert [s["seed"] for s in summary["starts"]] == [0, 1]
     assert [s["iterations"] for s in summary["starts"]] == [8, 8] and summary["iterations"] == 16
@@ -36,63 +30,68 @@ def test_digits_demo(tmp_path, monkeypatch):
     # chance (0.1), each network and their average.
     assert summary["test_accuracy"] > 0.6
     assert min(s["test_accuracy"] for s in summary["starts"]) > 0.6
-    starts = json.loads((tmp_path / "demo" / "history.json").read_text())["starts"]
-    for start in starts:
+    assert summary["wall_seconds"] > 0
+    for start in json.loads((out / "history.json").read_text())["starts"]:
         assert start["history"][-1]["objective"] < start["history"][0]["objective"]
-    assert (tmp_path / "demo" / "convergence.png").stat().st_size > 0
 
 
-def test_surrogate_demo(tmp_path, monkeypatch):
-    _run("surrogate", tmp_path, monkeypatch)
-    summary = json.loads((tmp_path / "surrogate" / "summary.json").read_text())
+def check_surrogate(summary, out):
     full, projected = summary["full"], summary["projected"]
     assert full["iterations"] == projected["iterations"] == 6
     # the same iterations get further with the readout eliminated
     assert projected["train_loss"] < full["train_loss"]
     # both predict better than zero (relative error 1)
     assert max(full["test_relative_error"], projected["test_relative_error"]) < 0.5
-    assert (tmp_path / "surrogate" / "convergence.png").stat().st_size > 0
 
 
-def test_digits_demo_with_tao(tmp_path, monkeypatch):
-    _run("digits", tmp_path, monkeypatch, PDEOPT_DEMO_SOLVER="tao")
-    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
-    assert summary["solver"] == "TAO-lmvm" and summary["iterations"] == 40
-    assert summary["test_accuracy"] > 0.6
+DIGITS = Demo("digits", "demo", {}, check_digits)
+SURROGATE = Demo("surrogate", "surrogate", {}, check_surrogate)
+SERIAL_DEMOS = [DIGITS, SURROGATE]
+PARALLEL_DEMOS = [DIGITS,  # the mesh partitioned over both ranks
+                  DIGITS._replace(env={"PDEOPT_DEMO_MEMBERS": "2"}),  # a start per rank
+                  SURROGATE]
 
 
-def _run_on_two_ranks(name, out, tmp_path_factory, monkeypatch, **env):
-    """Run a demo on both ranks; its summary on rank 0, ``None`` on the other."""
+def _id(demo):
+    return "-".join([demo.name, *(f"{k}={v}" for k, v in demo.env.items())])
+
+
+def _run(name, out_root, monkeypatch, env=()):
+    monkeypatch.setenv("PDEOPT_DEMO_SIZE", "ci")
+    monkeypatch.setenv("PDEOPT_RESULTS", str(out_root))
+    for key, value in dict(env).items():
+        monkeypatch.setenv(key, value)
+    runpy.run_path(str(DEMO_DIR / name / f"{name}.py"), run_name="__main__")
+
+
+def _run_and_check(demo, out_root, monkeypatch):
+    """Run ``demo``; every rank then checks the files that rank 0 wrote."""
+    _run(demo.name, out_root, monkeypatch, demo.env)
+    out = out_root / demo.out
+    demo.check(json.loads((out / "summary.json").read_text()), out)
+    assert (out / "convergence.png").stat().st_size > 0
+
+
+def test_no_missing_demos():
+    found = sorted(p.name for p in DEMO_DIR.iterdir() if (p / f"{p.name}.py").exists())
+    assert found == sorted(d.name for d in SERIAL_DEMOS), "add the new demo to SERIAL_DEMOS"
+
+
+@pytest.mark.parametrize("demo", SERIAL_DEMOS, ids=_id)
+def test_serial_demo(demo, tmp_path, monkeypatch):
+    _run_and_check(demo, tmp_path, monkeypatch)
+
+
+@pytest.mark.parallel(nprocs=2)
+@pytest.mark.parametrize("demo", PARALLEL_DEMOS, ids=_id)
+def test_parallel_demo(demo, tmp_path_factory, monkeypatch):
     comm = MPI.COMM_WORLD
-    tmp = Path(comm.bcast(str(tmp_path_factory.mktemp(name)) if comm.rank == 0 else None))
-    _run(name, tmp, monkeypatch, **env)
-    return json.loads((tmp / out / "summary.json").read_text()) if comm.rank == 0 else None
-
-
-@pytest.mark.parallel(nprocs=2)
-def test_digits_demo_on_two_ranks(tmp_path_factory, monkeypatch):
-    summary = _run_on_two_ranks("digits", "demo", tmp_path_factory, monkeypatch)
-    if summary is not None:
-        assert summary["test_accuracy"] > 0.6
-
-
-@pytest.mark.parallel(nprocs=2)
-def test_digits_demo_on_two_ensemble_members(tmp_path_factory, monkeypatch):
-    summary = _run_on_two_ranks("digits", "demo", tmp_path_factory, monkeypatch,
-                                PDEOPT_DEMO_MEMBERS="2")
-    if summary is not None:
-        assert summary["test_accuracy"] > 0.6 and summary["iterations"] == 16
+    tmp = Path(comm.bcast(str(tmp_path_factory.mktemp(demo.name)) if comm.rank == 0 else None))
+    _run_and_check(demo, tmp, monkeypatch)
 
 
 def test_ensemble_that_does_not_divide_the_ranks_is_an_error(tmp_path, monkeypatch):
     import pdeopt
     with pytest.raises(pdeopt.InputError, match="must divide"):
-        _run("digits", tmp_path, monkeypatch, PDEOPT_DEMO_MEMBERS="2")
+        _run("digits", tmp_path, monkeypatch, {"PDEOPT_DEMO_MEMBERS": "2"})
     assert not (tmp_path / "demo").exists()
-
-
-@pytest.mark.parallel(nprocs=2)
-def test_surrogate_demo_on_two_ranks(tmp_path_factory, monkeypatch):
-    summary = _run_on_two_ranks("surrogate", "surrogate", tmp_path_factory, monkeypatch)
-    if summary is not None:
-        assert summary["projected"]["train_loss"] < summary["full"]["train_loss"]

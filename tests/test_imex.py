@@ -1,10 +1,15 @@
-"""The implicit layers' PETSc solver: options with a prefix, diverged solves reported."""
+"""The implicit layers: the PETSc solver (options with a prefix, diverged solves reported) and
+the diffusion operator on non-square pixels."""
 
 import numpy as np
 import pytest
+import torch
+from mpi4py import MPI
+from petsc4py import PETSc
 
 import pdeopt
 from conftest import digits_batch
+from pdeopt.model.torch_twin import TorchTwin
 
 
 def _imex(**kwargs):
@@ -37,3 +42,32 @@ def test_diverged_solve_names_petsc_reason():
 def test_unknown_solver_option_is_reported():
     with pytest.raises(pdeopt.OptionError, match="pc_no_such_thing"):
         _imex(solver_parameters={"pc_no_such_thing": 3}, options_prefix="unk_")
+
+
+def test_non_square_pixels_agree_with_the_torch_twin():
+    """On 8x6 pixels (h_x = 1/7, h_y = 1/5) the assembled M + hL is the twin's, each axis
+    diffusing in its own pixel units, and so are the network and its derivatives."""
+    grid = pdeopt.PixelGrid(8, 6, comm=MPI.COMM_SELF)
+    ops = pdeopt.assemble_operators(grid)
+    scheme = pdeopt.IMEXScheme(ops, pdeopt.Tanh(), step=0.5, diffusivity=2.0)
+    model = pdeopt.Model(pdeopt.Network(scheme, channels=2, depth=2),
+                         pdeopt.PooledClassifier(grid, channels=2, classes=3))
+    twin = TorchTwin(model, grid)
+    order = grid.iy * grid.nx + grid.ix
+    A = np.zeros(scheme.A.getSize())
+    A[np.ix_(order, order)] = scheme.A.convert("dense", PETSc.Mat()).getDenseArray()
+    assert np.max(np.abs(A - twin.A.numpy())) <= 1e-8 * np.max(np.abs(A))
+    assert ops.cell_size == (1 / 7, 1 / 5)
+
+    rng = np.random.default_rng(0)
+    x, labels = rng.random((grid.n_owned, 4, 1)), rng.integers(0, 3, 4)
+    theta = model.initial_controls(seed=1, readout_scale=1.0)
+    u = twin.images(model.output(theta, x)).numpy()
+    u_torch = twin.output(torch.tensor(theta), twin.images(x)).numpy()
+    assert np.max(np.abs(u - u_torch)) <= 1e-8 * np.max(np.abs(u_torch))
+    rf = pdeopt.ReducedFunctional(model, x, labels, theta=theta)
+    d = rng.standard_normal(rf.size)
+    J, g, Hd = twin.derivatives(theta, twin.images(x), torch.tensor(labels), d)
+    assert abs(rf.objective(theta) - J) <= 1e-12 * abs(J)
+    assert np.linalg.norm(rf.gradient(theta) - g) <= 1e-8 * np.linalg.norm(g)
+    assert np.linalg.norm(rf.hessian_action(theta, d) - Hd) <= 1e-8 * np.linalg.norm(Hd)

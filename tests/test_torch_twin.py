@@ -61,7 +61,7 @@ def test_probe_regression():
     model = pdeopt.Model(pdeopt.Network(pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=0.5),
                                         channels=2, depth=2),
                          pdeopt.ProbeRegression(grid, 2, probes, len(probes)))
-    reg = pdeopt.Regularizer(model.layout, alpha=1e-3, beta=1e-2, step=0.5)
+    reg = pdeopt.Regularizer(model, alpha=1e-3, beta=1e-2)
     theta = model.initial_controls(seed=2)
     theta[model.network.layout.size:] = np.random.default_rng(3).standard_normal(
         model.readout.layout.size)

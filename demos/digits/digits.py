@@ -23,8 +23,8 @@
 # subject to the scheme. pyadjoint differentiates it: the gradient is one adjoint sweep of the
 # network, a Hessian action one tangent-linear and one second-order adjoint sweep. A
 # reduced-space trust-region Newton-CG method minimises it, its subproblems solved by a PETSc
-# KSP; `PDEOPT_DEMO_SOLVER=tao` uses PETSc TAO through pdeopt's adapter instead. The problem is
-# not convex: it is solved from four initial controls and the four networks vote.
+# KSP. The problem is not convex: it is solved from four initial controls and the four
+# networks vote.
 #
 # Run it with `make demo` (two processes, each training two of the starts: the members of a
 # Firedrake `Ensemble`), `python demos/digits/digits.py` (one process, the starts in turn) or
@@ -32,55 +32,28 @@
 # `PDEOPT_DEMO_MEMBERS=2 mpiexec -n 4 ...` does both. Each start computes the same numbers
 # however the processes are arranged.
 # Solver options go on the command line with the prefixes `pdeopt_tr_` (the subproblem KSP, e.g.
-# `-pdeopt_tr_ksp_type gltr`), `pdeopt_pc_lmvm_` (its preconditioner) and `pdeopt_tao_`
-# (`-pdeopt_tao_tao_type nls`). Set `PDEOPT_DEMO_SIZE=ci` for the few-second version the tests
-# run.
+# `-pdeopt_tr_ksp_type gltr`) and `pdeopt_pc_lmvm_` (its preconditioner). Other schemes and
+# solvers on this problem are `benchmarks/digits_study.py`'s settings. `PDEOPT_DEMO_SIZE=ci`
+# runs the few-second version the tests run.
 
 # %%
-import time
-
-_WALL0 = time.time()
-
-import json
 import os
-from pathlib import Path
+import time
 
 import numpy as np
 from mpi4py import MPI
 
 import firedrake as fd
 import pdeopt
+from pdeopt.parallel import results_dir, write_json
 
-
-def process_start():
-    """Wall-clock time this process started (Linux), else this script's first line."""
-    try:
-        with open("/proc/self/stat") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return _WALL0
-
-
-T_START = min(process_start(), _WALL0)
+start_time = time.perf_counter()
+CI = os.environ.get("PDEOPT_DEMO_SIZE") == "ci"
 comm = MPI.COMM_WORLD
-SIZE = os.environ.get("PDEOPT_DEMO_SIZE", "full")
-if SIZE not in ("full", "ci"):
-    raise pdeopt.OptionError(f"PDEOPT_DEMO_SIZE must be 'full' or 'ci', got {SIZE!r}.")
-SCHEME = os.environ.get("PDEOPT_DEMO_SCHEME", "parabolic")
-if SCHEME not in pdeopt.SCHEMES:
-    raise pdeopt.OptionError(f"PDEOPT_DEMO_SCHEME must be one of {sorted(pdeopt.SCHEMES)}, "
-                             f"got {SCHEME!r}.")
-SOLVER = os.environ.get("PDEOPT_DEMO_SOLVER", "trust_region")
-if SOLVER not in ("trust_region", "tao"):
-    raise pdeopt.OptionError(f"PDEOPT_DEMO_SOLVER must be 'trust_region' or 'tao', got {SOLVER!r}.")
 MEMBERS = int(os.environ.get("PDEOPT_DEMO_MEMBERS", "1"))
 if MEMBERS < 1 or comm.size % MEMBERS:
     raise pdeopt.InputError(f"PDEOPT_DEMO_MEMBERS={MEMBERS} must divide the {comm.size} ranks "
                             f"of mpiexec -n.")
-OUT = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "demo"
 
 # %% [markdown]
 # ## The data and the baseline
@@ -94,7 +67,7 @@ OUT = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "demo"
 SEED = 0
 ensemble = fd.Ensemble(comm, comm.size // MEMBERS)
 grid = pdeopt.PixelGrid(8, comm=ensemble.comm)
-data = pdeopt.load_digits(grid, seed=SEED, limit=300 if SIZE == "ci" else None)
+data = pdeopt.load_digits(grid, seed=SEED, limit=300 if CI else None)
 train, val, test = data["train"], data["validation"], data["test"]
 
 
@@ -126,20 +99,18 @@ pdeopt.print0(f"logistic regression on pixels: test accuracy {baseline:.4f} (C={
 # initial draw and the trust-region norm would all inherit. The initial mixing matrices are
 # normal with variance $2.5^2/(9c)$ for $c$ input channels; the classifier starts with
 # variance $1/128$ rather than at $W = 0$, where the loss does not see $u_N$ and the gradient
-# vanishes in every layer control. These choices were made on the validation set with
-# `benchmarks/digits_study.py --study coordinates`: validation accuracy 0.978–0.989 for the
-# four starts, against 0.964–0.972 in the difference coordinates with the classifier at zero.
-# `PDEOPT_DEMO_SCHEME=forward_euler` (or `leapfrog`, `imex`) trains another scheme on the
-# same problem.
+# vanishes in every layer control. `benchmarks/digits_study.py --study coordinates` compares
+# these coordinates and initial scales with the difference coordinates and the classifier at
+# zero on the validation set.
 
 # %%
 C, N, T = 8, 4, 1.0
 ops = pdeopt.assemble_operators(grid, basis=tuple(pdeopt.GRID_SHIFTS))
-scheme = pdeopt.SCHEMES[SCHEME](ops, pdeopt.Tanh(), step=T / N)
+scheme = pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=T / N)
 model = pdeopt.Model(pdeopt.Network(scheme, channels=C, depth=N),
                      pdeopt.PooledClassifier(grid, channels=C, classes=10))
-regularizer = pdeopt.Regularizer(model.layout, alpha=1e-3, beta=1e-2, step=T / N)
-STARTS = 2 if SIZE == "ci" else 4
+regularizer = pdeopt.Regularizer(model, alpha=1e-3, beta=1e-2)
+STARTS = 2 if CI else 4
 member = ensemble.ensemble_comm.rank
 mine = range(member, STARTS, MEMBERS)  # this member's starts
 if not mine:
@@ -165,57 +136,47 @@ pdeopt.print0(f"{model.layout.size} controls, {len(train)} training samples, {ST
 # term; the step is accepted when the actual reduction is a fair part of the predicted one.
 #
 # A product with $G_k$ over the whole batch costs as much as a gradient, yet the model only
-# needs the batch's average curvature: `hessian_sample=0.1` takes $G_k$ on a tenth of the
+# needs the batch's average curvature: `SubsampledHessian(0.1, ...)` takes $G_k$ on a tenth of the
 # samples, drawn afresh at every accepted iterate (the subsampled Hessian of Byrd, Chin,
 # Neveitt & Nocedal 2011). The objective, the gradient and the ratio test stay those of the
 # whole batch, so a poor sample costs a shorter or a rejected step, never a wrong answer. On
 # these 1078 digits an iteration then costs about a gradient and an objective instead of five
-# times that, and the trust region reaches a given loss in less than half the time
-# (`benchmarks/optimizers.py`).
+# times that.
 #
 # Each start is a fresh solver (its own L-BFGS memory) on its member's reduced functional; 250
-# iterations each (about a minute on one core). The trained networks
+# iterations each. The trained networks
 # differ, and so do some of their errors: the model is the average of their class
 # probabilities, $\bar p = \frac14\sum_i p(\,\cdot\,;\theta^{(i)})$, the trained controls
 # gathered from the members of the ensemble. Rank 0 prints the monitor of its own starts.
-#
-# With `PDEOPT_DEMO_SOLVER=tao`, PETSc TAO's limited-memory BFGS (`lmvm`) runs instead.
 
 # %%
-from pdeopt.solvers.preconditioners import LMVMPC
-
-
-def train_from(theta0):
-    if SOLVER == "trust_region":
-        solver = pdeopt.TrustRegionNewtonCG(
-            Jhat, {"max_it": 8 if SIZE == "ci" else 250, "hessian": "gauss_newton",
-                   "hessian_sample": 0.1, "gatol": 1e-6},
-            preconditioner=LMVMPC(), solver_parameters={"ksp_max_it": 30})
-        result = solver.solve(theta0)
-        return result, "TrustRegionNewtonCG", result.reason.name
-    solver = pdeopt.TAOSolver(Jhat, {"tao_type": "lmvm",
-                                     "tao_max_it": 20 if SIZE == "ci" else 200,
-                                     "tao_gatol": 1e-6})
-    result = solver.solve(theta0)
-    return result, f"TAO-{solver.type}", result.reason
 
 
 def hits(p, d):
     return float(np.mean(np.argmax(p, axis=1) == d.labels))
 
 
+def train_from(seed, theta0):
+    """Train one network from ``theta0``: its controls, class probabilities and how the
+    solve went."""
+    solver = pdeopt.TrustRegionNewtonCG(
+        Jhat, parameters={"max_it": 8 if CI else 250, "gatol": 1e-6},
+        hessian=pdeopt.SubsampledHessian(0.1, pdeopt.GaussNewtonHessian()),
+        preconditioner=pdeopt.LMVMPC(), solver_parameters={"ksp_max_it": 30, "monitor": None})
+    result = solver.solve(theta0)
+    p = {"validation": model.probabilities(result.theta, val.x),
+         "test": model.probabilities(result.theta, test.x)}
+    return {"seed": seed, "theta": result.theta, "reason": result.reason.name,
+            "iterations": result.iterations, "objective": result.objective,
+            "history": result.history, "probabilities": p, "counts": result.counts,
+            "validation_accuracy": hits(p["validation"], val),
+            "test_accuracy": hits(p["test"], test)}
+
+
 runs = []
 for i in mine:
     pdeopt.print0(f"start {i}: seed {SEED + i}")
-    result, solver_name, reason = train_from(starts[i])
-    p = {"validation": model.probabilities(result.theta, val.x),
-         "test": model.probabilities(result.theta, test.x)}
-    runs.append({"seed": SEED + i, "theta": result.theta, "reason": reason,
-                 "iterations": result.iterations, "objective": result.objective,
-                 "history": result.history, "probabilities": p,
-                 "counts": result.counts if SOLVER == "trust_region" else None,
-                 "validation_accuracy": hits(p["validation"], val),
-                 "test_accuracy": hits(p["test"], test)})
+    runs.append(train_from(SEED + i, starts[i]))
 runs = sorted(sum(ensemble.ensemble_comm.allgather(runs), []), key=lambda r: r["seed"])
 for r in runs:
     pdeopt.print0(f"start {r['seed'] - SEED}: {r['reason']} after {r['iterations']} iterations, "
@@ -230,6 +191,8 @@ for r in runs:
 # receives the summary, the iteration histories and a convergence plot (written on rank 0).
 
 # %%
+
+
 def averaged(name):
     return np.mean([r["probabilities"][name] for r in runs], axis=0)
 
@@ -241,27 +204,18 @@ pdeopt.print0(f"test accuracy {accuracy:.4f} (baseline {baseline:.4f}), validati
               f"{validation:.4f}; the networks alone: test "
               + ", ".join(f"{r['test_accuracy']:.4f}" for r in runs))
 
-summary = {"test_accuracy": accuracy, "baseline_logistic_accuracy": baseline,
-           "validation_accuracy": validation, "train_loss": train_loss,
-           "iterations": sum(r["iterations"] for r in runs),
-           "wall_seconds": 0.0, "solver": solver_name, "scheme": scheme.name, "seed": SEED,
-           "starts": [{k: r[k] for k in ("seed", "iterations", "reason", "objective",
-                                         "validation_accuracy", "test_accuracy")}
-                      for r in runs]}
-if SOLVER == "trust_region":  # the solvers', with the Gauss-Newton actions on the subsamples
-    counts = {k: sum(r["counts"][k] for r in runs) for k in runs[0]["counts"]}
-else:  # TAO: the reduced functional's sweeps
-    counts = {k: ensemble.ensemble_comm.allreduce(v) for k, v in Jhat.counts.items()}
+# the solvers' counts, with the Gauss-Newton actions on the subsamples
+counts = sum((r["counts"] for r in runs), pdeopt.Counts()).as_dict()
+out = results_dir("demo")
+write_json(out / "history.json", {
+    "counts": counts,
+    "starts": [{"seed": r["seed"], "reason": r["reason"], "history": r["history"]}
+               for r in runs]}, comm)
 if comm.rank == 0:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "history.json").write_text(json.dumps(
-        {"counts": counts,
-         "starts": [{"seed": r["seed"], "reason": r["reason"], "history": r["history"]}
-                    for r in runs]}, indent=1))
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     for r in runs:
         it = [h["iteration"] for h in r["history"]]
@@ -270,13 +224,17 @@ if comm.rank == 0:
     ax[0].set(xlabel="iteration", ylabel=r"$\hat J$", title="objective")
     ax[0].legend()
     ax[1].set(xlabel="iteration", ylabel=r"$\|\nabla\hat J\|$", title="gradient norm")
-    fig.suptitle(f"{scheme.name} network, {solver_name}, {len(runs)} starts: "
+    fig.suptitle(f"{scheme.name} network, TrustRegionNewtonCG, {len(runs)} starts: "
                  f"test accuracy {accuracy:.3f}")
     fig.tight_layout()
-    fig.savefig(OUT / "convergence.png", dpi=120)
-    summary["wall_seconds"] = time.time() - T_START
-    tmp = OUT / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(OUT / "summary.json")
-comm.Barrier()
-pdeopt.print0(f"wrote {OUT}/summary.json, history.json, convergence.png")
+    fig.savefig(out / "convergence.png", dpi=120)
+summary = {"test_accuracy": accuracy, "baseline_logistic_accuracy": baseline,
+           "validation_accuracy": validation, "train_loss": train_loss,
+           "iterations": sum(r["iterations"] for r in runs),
+           "wall_seconds": time.perf_counter() - start_time, "solver": "TrustRegionNewtonCG",
+           "scheme": scheme.name, "seed": SEED,
+           "starts": [{k: r[k] for k in ("seed", "iterations", "reason", "objective",
+                                         "validation_accuracy", "test_accuracy")}
+                      for r in runs]}
+write_json(out / "summary.json", summary, comm)
+pdeopt.print0(f"wrote {out}/summary.json, history.json, convergence.png")

@@ -30,20 +30,16 @@
 # `PDEOPT_DEMO_SIZE=ci` is the few-second version the tests run.
 
 # %%
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 from mpi4py import MPI
 
 import pdeopt
+from pdeopt.parallel import results_dir, write_json
 
+CI = os.environ.get("PDEOPT_DEMO_SIZE") == "ci"
 comm = MPI.COMM_WORLD
-SIZE = os.environ.get("PDEOPT_DEMO_SIZE", "full")
-if SIZE not in ("full", "ci"):
-    raise pdeopt.OptionError(f"PDEOPT_DEMO_SIZE must be 'full' or 'ci', got {SIZE!r}.")
-OUT = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "surrogate"
 
 # %% [markdown]
 # ## Data from Firedrake
@@ -54,7 +50,7 @@ OUT = Path(os.environ.get("PDEOPT_RESULTS", "results")) / "surrogate"
 # %%
 grid = pdeopt.PixelGrid(12, comm=comm)
 probes = [(iy, ix) for iy in (2, 6, 9) for ix in (2, 6, 9)]
-n_train, n_test = (40, 20) if SIZE == "ci" else (200, 100)
+n_train, n_test = (40, 20) if CI else (200, 100)
 data = pdeopt.diffusion_reaction_data(grid, n_train + n_test, probes, seed=0,
                                       diffusivity=0.05, reaction=1.0)
 train, test = data[:n_train], data[n_train:]
@@ -73,7 +69,7 @@ ops = pdeopt.assemble_operators(grid)
 scheme = pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=T / N)
 model = pdeopt.Model(pdeopt.Network(scheme, channels=C, depth=N),
                      pdeopt.ProbeRegression(grid, C, probes, len(probes)))
-regularizer = pdeopt.Regularizer(model.layout, alpha=1e-5, beta=1e-4, step=T / N)
+regularizer = pdeopt.Regularizer(model, alpha=1e-5, beta=1e-4)
 theta0 = model.initial_controls(seed=0)
 
 # %% [markdown]
@@ -84,13 +80,31 @@ theta0 = model.initial_controls(seed=0)
 # $(\theta, w)$; with it, $\theta$ alone.
 
 # %%
-iterations = 6 if SIZE == "ci" else 30
-params = {"max_it": iterations, "hessian": "gauss_newton"}
+
+
+def relative_error(theta):
+    """The relative test error of the surrogate with controls ``theta``."""
+    prediction = model.readout.predict(model.output(theta, test.x), model.layout.views(theta))
+    return float(np.linalg.norm(prediction - test.targets) / np.linalg.norm(test.targets))
+
+
+def train_surrogate(J, theta0, options_prefix, full=lambda theta: theta):
+    """Gauss-Newton trust-region Newton-CG on ``J`` from ``theta0``; ``full`` maps its
+    controls to the model's. The run's summary."""
+    solver = pdeopt.TrustRegionNewtonCG(
+        J, parameters={"max_it": 6 if CI else 30}, hessian=pdeopt.GaussNewtonHessian(),
+        solver_parameters={"monitor": None}, options_prefix=options_prefix)
+    result = solver.solve(theta0)
+    return {"train_loss": result.objective,
+            "test_relative_error": relative_error(full(result.theta)),
+            "iterations": result.iterations, "counts": result.counts.as_dict(),
+            "history": [h["objective"] for h in result.history]}
+
+
 Jhat = pdeopt.ReducedFunctional(model, train.x, train.targets, regularizer, theta=theta0)
-full = pdeopt.TrustRegionNewtonCG(Jhat, params, options_prefix="pdeopt_tr_full_").solve(theta0)
+summary = {"full": train_surrogate(Jhat, theta0, "pdeopt_tr_full_")}
 Jp = pdeopt.ProjectedReducedFunctional(Jhat)
-theta0_net = theta0[:Jp.size]
-projected = pdeopt.TrustRegionNewtonCG(Jp, params, options_prefix="pdeopt_tr_vp_").solve(theta0_net)
+summary["projected"] = train_surrogate(Jp, theta0[:Jp.size], "pdeopt_tr_vp_", full=Jp.full)
 
 # %% [markdown]
 # ## Results
@@ -100,31 +114,16 @@ projected = pdeopt.TrustRegionNewtonCG(Jp, params, options_prefix="pdeopt_tr_vp_
 # `summary.json` and `convergence.png` (rank 0).
 
 # %%
-
-
-def test_error(theta):
-    prediction = model.readout.predict(model.output(theta, test.x), model.layout.views(theta))
-    return float(np.linalg.norm(prediction - test.targets) / np.linalg.norm(test.targets))
-
-
-summary = {}
-for name, result, theta in (("full", full, full.theta),
-                            ("projected", projected, Jp.full(projected.theta))):
-    summary[name] = {"train_loss": result.objective, "test_relative_error": test_error(theta),
-                     "iterations": result.iterations, "counts": result.counts,
-                     "history": [h["objective"] for h in result.history]}
-    pdeopt.print0(f"{name:9s}: training loss {result.objective:.4e}, test error "
-                  f"{summary[name]['test_relative_error']:.3e}, {result.counts}")
-
+for name, run in summary.items():
+    pdeopt.print0(f"{name:9s}: training loss {run['train_loss']:.4e}, test error "
+                  f"{run['test_relative_error']:.3e}, work {run['counts']['work']:.0f} "
+                  f"({run['counts']['hessian_actions']} Hessian actions)")
+out = write_json(results_dir("surrogate") / "summary.json", summary, comm).parent
 if comm.rank == 0:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    tmp = OUT / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(OUT / "summary.json")
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name in summary:
         ax.semilogy(summary[name]["history"], label=name)
@@ -132,5 +131,5 @@ if comm.rank == 0:
            title="surrogate training, Gauss-Newton TR")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(OUT / "convergence.png", dpi=120)
+    fig.savefig(out / "convergence.png", dpi=120)
 comm.Barrier()

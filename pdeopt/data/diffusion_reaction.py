@@ -12,19 +12,19 @@ sources are random cosine series :math:`f = \sum_{j,k<m} a_{jk}\cos(j\pi x)\cos(
 """
 
 from dataclasses import dataclass
-from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import firedrake as fd
 import numpy as np
 from petsc4py import PETSc
 
-from pdeopt.errors import ConvergenceError, InputError
-from pdeopt.options import configure, inserted, reason_name
+from pdeopt.errors import InputError
+from pdeopt.options import DIRECT_SOLVER_PARAMETERS, check_converged, configure, mat_solve
+
+if TYPE_CHECKING:  # data sits below model (DESIGN.md §6): the grid only as a type
+    from pdeopt.model.grid import PixelGrid
 
 __all__ = ["RegressionData", "diffusion_reaction_data"]
-
-DEFAULT_SOLVER_PARAMETERS = MappingProxyType({
-    "ksp_type": "preonly", "pc_type": "cholesky", "pc_factor_mat_solver_type": "mumps"})
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,18 @@ class RegressionData:
     sources: np.ndarray
     solutions: np.ndarray
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index) -> "RegressionData":
         return RegressionData(self.x[:, index], self.targets[index], self.sources[index],
                               self.solutions[index])
 
 
-def diffusion_reaction_data(grid, n: int, probes, seed: int = 0, diffusivity: float = 0.05,
-                            reaction: float = 1.0, modes: int = 4, solver_parameters=None,
-                            options_prefix="pdeopt_data_") -> RegressionData:
+def diffusion_reaction_data(grid: "PixelGrid", n: int, probes, seed: int = 0,
+                            diffusivity: float = 0.05, reaction: float = 1.0, modes: int = 4,
+                            solver_parameters: dict | None = None,
+                            options_prefix: str = "pdeopt_data_") -> RegressionData:
     r"""``n`` seeded samples of the source → probe-values map of the diffusion–reaction problem.
 
     Parameters
@@ -65,7 +66,8 @@ def diffusion_reaction_data(grid, n: int, probes, seed: int = 0, diffusivity: fl
     modes
         :math:`m`, cosine modes per direction.
     solver_parameters, options_prefix
-        PETSc options for the solve (default: a MUMPS Cholesky factorisation).
+        PETSc options for the solve (default:
+        :data:`~pdeopt.options.DIRECT_SOLVER_PARAMETERS`, a MUMPS Cholesky factorisation).
     """
     if n < 1 or diffusivity <= 0 or reaction <= 0 or modes < 1:
         raise InputError("need n >= 1, diffusivity > 0, reaction > 0 and modes >= 1.")
@@ -83,27 +85,23 @@ def diffusion_reaction_data(grid, n: int, probes, seed: int = 0, diffusivity: fl
     A = fd.assemble(diffusivity * fd.inner(fd.grad(u), fd.grad(v)) * fd.dx
                     + reaction * u * v * fd.dx, mat_type="aij").petscmat
     M = fd.assemble(u * v * fd.dx, mat_type="aij").petscmat
-    comm = grid.comm
-    sizes = ((grid.n_owned, PETSc.DETERMINE), (PETSc.DECIDE, n))
-    Fm = PETSc.Mat().createDense(sizes, array=np.asfortranarray(F).ravel(order="F"), comm=comm)
-    rhs = M.matMult(Fm)
-    U = np.empty((grid.n_owned, n), order="F")
-    Um = PETSc.Mat().createDense(sizes, array=U.ravel(order="F"), comm=comm)
-    ksp = PETSc.KSP().create(comm=comm)
-    ksp.setOperators(A)
-    configure(ksp, DEFAULT_SOLVER_PARAMETERS, solver_parameters, options_prefix)
-    with inserted(ksp):
-        ksp.matSolve(rhs, Um)
-    reason = ksp.getConvergedReason()
-    if reason < 0:
-        raise ConvergenceError(f"the diffusion-reaction solve diverged with "
-                               f"{reason_name(PETSc.KSP.ConvergedReason, reason)}; choose a "
-                               f"robust solver through -{options_prefix}pc_type.")
-    U = np.array(Um.getDenseArray(readonly=True))
+    F_mat = PETSc.Mat().createDense(((grid.n_owned, PETSc.DETERMINE), (PETSc.DECIDE, n)),
+                                    array=np.asfortranarray(F).ravel(order="F"), comm=grid.comm)
+    rhs = M.matMult(F_mat)                           # M F, the consistent load
+    MF = np.array(rhs.getDenseArray(readonly=True))
+    for mat in (F_mat, rhs):
+        mat.destroy()
+    ksp = PETSc.KSP().create(comm=grid.comm)
+    try:
+        ksp.setOperators(A)
+        configure(ksp, DIRECT_SOLVER_PARAMETERS, solver_parameters, options_prefix)
+        U = mat_solve(ksp, MF)
+        check_converged(ksp, "the diffusion-reaction solve",
+                        f"choose a robust solver through -{options_prefix}pc_type.")
+    finally:
+        ksp.destroy()
     sources = grid.to_image(F)
     solutions = grid.to_image(U)
     targets = solutions[:, probes[:, 0], probes[:, 1]]
-    for obj in (Fm, rhs, Um, ksp):
-        obj.destroy()
     return RegressionData(np.ascontiguousarray(F[:, :, None]), np.ascontiguousarray(targets),
                           sources, solutions)

@@ -1,11 +1,15 @@
 """scikit-learn's bundled handwritten digits as fields on an 8×8 pixel grid."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pdeopt.data.validation import check_finite
 from pdeopt.errors import InputError
+
+if TYPE_CHECKING:  # data sits below model (DESIGN.md §6): the grid only as a type
+    from pdeopt.model.grid import PixelGrid
 
 __all__ = ["Dataset", "load_digits"]
 
@@ -21,11 +25,13 @@ class Dataset:
     labels: np.ndarray
     images: np.ndarray
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.labels)
 
 
-def load_digits(grid, seed: int = 0, fractions=(0.6, 0.2, 0.2), limit: int | None = None):
+def load_digits(grid: "PixelGrid", seed: int = 0,
+                fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+                limit: int | None = None) -> dict[str, Dataset]:
     """The digits (1797 images, 10 classes, values scaled to [0, 1]) split three ways.
 
     The split is stratified and seeded, identical on every rank and independent of the mesh

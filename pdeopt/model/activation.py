@@ -1,36 +1,44 @@
-r"""Twice continuously differentiable activations :math:`\sigma` with :math:`\sigma'` and :math:`\sigma''`.
+r"""Twice continuously differentiable activations :math:`\sigma`, with :math:`\sigma'` and
+:math:`\sigma''`.
 
 Hessians of the training problem exist only for :math:`C^2` activations, so ReLU is offered
-in its smoothed form.
+in its smoothed form. :data:`ACTIVATIONS` maps each :attr:`Activation.name` to its class.
 """
+
+import abc
+from types import MappingProxyType
 
 import numpy as np
 
 from pdeopt.errors import OptionError
 
-__all__ = ["Activation", "Tanh", "Softplus", "SmoothReLU", "activation"]
+__all__ = ["Activation", "Tanh", "Softplus", "SmoothReLU", "ACTIVATIONS", "activation_by_name"]
 
 
-class Activation:
+class Activation(abc.ABC):
     """An elementwise :math:`C^2` function with its first two derivatives (NumPy and torch)."""
 
-    name = None
+    #: The key of the activation in :data:`ACTIVATIONS`.
+    name: str = None
 
-    def __call__(self, z):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        r""":math:`\sigma(z)`."""
 
-    def derivative(self, z):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        r""":math:`\sigma'(z)`."""
 
-    def second_derivative(self, z):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def second_derivative(self, z: np.ndarray) -> np.ndarray:
+        r""":math:`\sigma''(z)`."""
 
+    @abc.abstractmethod
     def torch(self, z):
         """The same function on a torch tensor (for the torch twin)."""
-        raise NotImplementedError
 
-    def jet(self, z):
-        """:math:`(\\sigma, \\sigma', \\sigma'')` at ``z`` together (one pass where possible)."""
+    def jet(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r""":math:`(\sigma, \sigma', \sigma'')` at ``z`` together (one pass where possible)."""
         return self(z), self.derivative(z), self.second_derivative(z)
 
     def __repr__(self):
@@ -38,7 +46,8 @@ class Activation:
 
 
 class Tanh(Activation):
-    r""":math:`\sigma(z) = \tanh z`, :math:`\sigma' = 1 - \sigma^2`, :math:`\sigma'' = -2\sigma\sigma'`."""
+    r""":math:`\sigma(z) = \tanh z`, :math:`\sigma' = 1 - \sigma^2`,
+    :math:`\sigma'' = -2\sigma\sigma'`."""
 
     name = "tanh"
 
@@ -63,7 +72,8 @@ class Tanh(Activation):
 
 
 class Softplus(Activation):
-    r""":math:`\sigma(z) = \log(1 + e^z)`, :math:`\sigma' = \mathrm{logistic}(z)`, :math:`\sigma'' = \sigma'(1-\sigma')`."""
+    r""":math:`\sigma(z) = \log(1 + e^z)`, :math:`\sigma' = \mathrm{logistic}(z)`,
+    :math:`\sigma'' = \sigma'(1-\sigma')`."""
 
     name = "softplus"
 
@@ -83,12 +93,20 @@ class Softplus(Activation):
 
 
 class SmoothReLU(Activation):
-    r""":math:`\sigma(z) = \tfrac12\left(z + \sqrt{z^2 + \varepsilon^2}\right) - \tfrac{\varepsilon}{2}`: ReLU smoothed, :math:`\sigma(0) = 0`.
+    r"""ReLU smoothed,
+    :math:`\sigma(z) = \tfrac12\big(z + \sqrt{z^2 + \varepsilon^2}\big) - \tfrac{\varepsilon}{2}`,
+    :math:`\sigma(0) = 0`.
 
-    :math:`\sigma' = \tfrac12(1 + z/r)`, :math:`\sigma'' = \varepsilon^2/(2r^3)`, :math:`r = \sqrt{z^2+\varepsilon^2}`.
+    :math:`\sigma' = \tfrac12(1 + z/r)`, :math:`\sigma'' = \varepsilon^2/(2r^3)`,
+    :math:`r = \sqrt{z^2+\varepsilon^2}`.
+
+    Parameters
+    ----------
+    epsilon
+        The smoothing width :math:`\varepsilon > 0`.
     """
 
-    name = "smoothrelu"
+    name = "smooth_relu"
 
     def __init__(self, epsilon: float = 0.1):
         self.epsilon = float(epsilon)
@@ -110,14 +128,18 @@ class SmoothReLU(Activation):
         return f"SmoothReLU(epsilon={self.epsilon})"
 
 
-_BY_NAME = {"tanh": Tanh, "softplus": Softplus, "smoothrelu": SmoothReLU}
+#: The activations by :attr:`Activation.name`.
+ACTIVATIONS = MappingProxyType({cls.name: cls for cls in (Tanh, Softplus, SmoothReLU)})
 
 
-def activation(name: str | Activation) -> Activation:
-    """The activation called ``name`` (``tanh``, ``softplus``, ``smoothrelu``)."""
+def activation_by_name(name: str | Activation) -> Activation:
+    """The activation called ``name`` with its default parameters (a key of
+    :data:`ACTIVATIONS`: ``tanh``, ``softplus``, ``smooth_relu``); an :class:`Activation` is
+    returned as it is."""
     if isinstance(name, Activation):
         return name
     try:
-        return _BY_NAME[name]()
+        return ACTIVATIONS[name]()
     except KeyError:
-        raise OptionError(f"unknown activation {name!r}; choose from {sorted(_BY_NAME)}.") from None
+        raise OptionError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)} or "
+                          f"pass an Activation.") from None

@@ -1,6 +1,7 @@
 """Per-layer controls and the packing of all controls into one flat array."""
 
 from collections import namedtuple
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -22,7 +23,7 @@ class ControlLayout:
         ``(name, shape)`` pairs, in storage order.
     """
 
-    def __init__(self, blocks):
+    def __init__(self, blocks: Iterable[tuple[str, tuple[int, ...]]]):
         self.names, self.shapes, self.offsets = [], [], [0]
         for name, shape in blocks:
             self.names.append(name)
@@ -45,13 +46,13 @@ class ControlLayout:
         """Block ``name`` of ``flat`` as an array of its shape (a view, not a copy)."""
         return flat[self.slice(name)].reshape(self.shapes[self.names.index(name)])
 
-    def views(self, flat: np.ndarray) -> dict:
+    def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         """All blocks of ``flat`` by name (views)."""
         if flat.shape != (self.size,):
             raise InputError(f"control vector has shape {flat.shape}, expected ({self.size},).")
         return {n: self.view(flat, n) for n in self.names}
 
-    def __add__(self, other):
+    def __add__(self, other: "ControlLayout") -> "ControlLayout":
         return ControlLayout(list(zip(self.names, self.shapes)) +
                              list(zip(other.names, other.shapes)))
 

@@ -9,8 +9,8 @@ With :math:`L(u;\Theta) = \sum_s D_s u \Theta_s^T` (see :mod:`pdeopt.model.stenc
   lumped-mass inner product; for monotone :math:`\sigma` the flow is dissipative
   (Ruthotto & Haber 2020).
 
-Each forcing exposes four kernels that take the states they need as arguments and keep
-nothing between calls (DESIGN.md §2):
+Each forcing is a :class:`Forcing` with four kernels that take the states they need as
+arguments and keep nothing between calls (DESIGN.md §2):
 
 - ``__call__(u, th) -> (F, z)``
 - ``tlm(u, z, th, u_dot, th_dot) -> (F_dot, z_dot)``
@@ -21,12 +21,16 @@ nothing between calls (DESIGN.md §2):
 Sums over points in ``th_bar`` are local to this rank; the caller reduces them.
 """
 
+import abc
+
 import numpy as np
 
+from pdeopt.model.activation import Activation
 from pdeopt.model.control import LayerControl
+from pdeopt.model.operators import OperatorSet
 from pdeopt.model.stencil import contract, mix
 
-__all__ = ["ResNetForcing", "SymmetricForcing"]
+__all__ = ["Forcing", "ResNetForcing", "SymmetricForcing"]
 
 
 def _T(W):
@@ -38,33 +42,87 @@ def _bias_sum(z):
     return z.reshape(-1, z.shape[-1]).sum(axis=0)
 
 
-class _Forcing:
-    def __init__(self, operators, activation):
+class Forcing(abc.ABC):
+    r"""A right-hand side :math:`F(u;\theta)` built on the pre-activation
+    :math:`z = L(u;\Theta) + b`, with its four kernels.
+
+    Parameters
+    ----------
+    operators
+        The assembled :class:`~pdeopt.model.operators.OperatorSet` (:math:`D_s`, :math:`M`).
+    activation
+        A :math:`C^2` :class:`~pdeopt.model.activation.Activation` :math:`\sigma`.
+    """
+
+    def __init__(self, operators: OperatorSet, activation: Activation):
         self.ops = operators
         self.sigma = activation
 
-    def preactivation(self, u, th):
+    @abc.abstractmethod
+    def __call__(self, u: np.ndarray, th: LayerControl) -> tuple[np.ndarray, np.ndarray]:
+        """Return :math:`(F(u;\theta), z)`."""
+
+    @abc.abstractmethod
+    def tlm(self, u: np.ndarray, z: np.ndarray, th: LayerControl, u_dot: np.ndarray,
+            th_dot: LayerControl) -> tuple[np.ndarray, np.ndarray]:
+        r"""Return :math:`(\dot F, \dot z)`, :math:`\dot F = F_u\dot u + F_\theta\dot\theta`."""
+
+    @abc.abstractmethod
+    def adjoint(self, u: np.ndarray, z: np.ndarray, th: LayerControl,
+                F_bar: np.ndarray) -> tuple[np.ndarray, LayerControl]:
+        r"""Return :math:`(F_u^T\bar F, F_\theta^T\bar F)` (control sums local to this rank)."""
+
+    @abc.abstractmethod
+    def soa(self, u: np.ndarray, z: np.ndarray, th: LayerControl, u_dot: np.ndarray,
+            z_dot: np.ndarray, th_dot: LayerControl, F_bar: np.ndarray,
+            F_hat: np.ndarray) -> tuple[np.ndarray, LayerControl]:
+        r"""Return :math:`(\hat u, \hat\theta)`, the tangent of :meth:`adjoint` in the direction
+        :math:`(\dot u, \dot\theta, \hat F)`."""
+
+    def preactivation(self, u: np.ndarray, th: LayerControl) -> np.ndarray:
         """:math:`z = L(u;\\Theta) + b`."""
         z = mix(self.ops.forward.spread(u), th.weight)
         z += th.bias
         return z
 
-    def preactivation_tlm(self, u, th, u_dot, th_dot):
+    def preactivation_tlm(self, u: np.ndarray, th: LayerControl, u_dot: np.ndarray,
+                          th_dot: LayerControl) -> np.ndarray:
         r""":math:`\dot z = L(\dot u;\Theta) + L(u;\dot\Theta) + \dot b`."""
         z_dot = mix(self.ops.forward.spread(u_dot), th.weight)
         mix(self.ops.forward.spread(u), th_dot.weight, out=z_dot)
         z_dot += th_dot.bias
         return z_dot
 
-    def preactivation_adjoint(self, u, z_bar):
-        r"""Transpose of :math:`(u, \Theta, b) \mapsto z`: :math:`\bar u = \sum_s D_s^T \bar z \Theta_s`,
-        :math:`\bar\Theta_s = (D_s^T \bar z)^T u`, :math:`\bar b = \sum \bar z`. Returns the
-        spread :math:`D_s^T \bar z` for reuse and the control part."""
+    def preactivation_adjoint(self, u: np.ndarray,
+                              z_bar: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r"""Transpose of :math:`(u, \Theta, b) \mapsto z`:
+        :math:`\bar u = \sum_s D_s^T \bar z \Theta_s`, :math:`\bar\Theta_s = (D_s^T \bar z)^T u`,
+        :math:`\bar b = \sum \bar z`. Returns the spread :math:`D_s^T \bar z` for reuse and the
+        control part."""
         Yz = self.ops.transpose.spread(z_bar)
         return Yz, contract(Yz, u), _bias_sum(z_bar)
 
+    def preactivation_soa(self, u: np.ndarray, th: LayerControl, u_dot: np.ndarray,
+                          th_dot: LayerControl, z_bar: np.ndarray,
+                          zeta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r"""The tangent of :math:`\bar z \mapsto (\bar u, \bar\Theta, \bar b)` in the direction
+        :math:`(\dot u, \dot\Theta)` with :math:`\zeta` the tangent of :math:`\bar z`:
 
-class ResNetForcing(_Forcing):
+        .. math:: \hat u = \sum_s D_s^T\zeta\,\Theta_s + D_s^T\bar z\,\dot\Theta_s, \quad
+           \hat\Theta_s = (D_s^T\zeta)^T u + (D_s^T\bar z)^T\dot u, \quad
+           \hat b = \textstyle\sum\zeta.
+
+        Returns :math:`(\hat u, \hat\Theta, \hat b)`.
+        """
+        Yzeta, W_hat, b_hat = self.preactivation_adjoint(u, zeta)
+        Yz = self.ops.transpose.spread(z_bar)
+        u_hat = mix(Yzeta, _T(th.weight))
+        mix(Yz, _T(th_dot.weight), out=u_hat)
+        W_hat += contract(Yz, u_dot)
+        return u_hat, W_hat, b_hat
+
+
+class ResNetForcing(Forcing):
     r""":math:`F(u;\theta) = \sigma(L(u;\Theta) + b)`."""
 
     def __call__(self, u, th):
@@ -84,16 +142,13 @@ class ResNetForcing(_Forcing):
         _, d1, d2 = self.sigma.jet(z)
         z_bar = d1 * F_bar
         zeta = d2 * z_dot * F_bar + d1 * F_hat
-        Yzeta, W_hat, b_hat = self.preactivation_adjoint(u, zeta)
-        Yz = self.ops.transpose.spread(z_bar)
-        u_hat = mix(Yzeta, _T(th.weight))
-        mix(Yz, _T(th_dot.weight), out=u_hat)
-        W_hat += contract(Yz, u_dot)
+        u_hat, W_hat, b_hat = self.preactivation_soa(u, th, u_dot, th_dot, z_bar, zeta)
         return u_hat, LayerControl(W_hat, b_hat)
 
 
-class SymmetricForcing(_Forcing):
-    r""":math:`F(u;\theta) = -K^*\sigma(L(u;\Theta) + b)`, :math:`K^* a = M^{-1}\sum_s D_s^T (M a)\Theta_s`.
+class SymmetricForcing(Forcing):
+    r""":math:`F(u;\theta) = -K^*\sigma(L(u;\Theta) + b)`,
+    :math:`K^* a = M^{-1}\sum_s D_s^T (M a)\Theta_s`.
 
     Writing :math:`P(a;\Theta) = K^* a`, its Euclidean transposes are
     :math:`P_a^T w = M \sum_s D_s (M^{-1} w) \Theta_s^T` and
@@ -101,7 +156,7 @@ class SymmetricForcing(_Forcing):
     :math:`D_s` and :math:`D_s^T` are ever applied.
     """
 
-    def __init__(self, operators, activation):
+    def __init__(self, operators: OperatorSet, activation: Activation):
         super().__init__(operators, activation)
         self.m = operators.mass[:, None, None]
 
@@ -146,9 +201,5 @@ class SymmetricForcing(_Forcing):
         W_hat1 = -_T(contract(Yw, self.m * (d1 * z_dot)) + contract(Yh, self.m * a))
         z_bar = d1 * a_bar
         zeta = d2 * z_dot * a_bar + d1 * a_hat
-        Yzeta, W_hat2, b_hat = self.preactivation_adjoint(u, zeta)
-        Yz = self.ops.transpose.spread(z_bar)
-        u_hat = mix(Yzeta, _T(th.weight))
-        mix(Yz, _T(th_dot.weight), out=u_hat)
-        W_hat2 += contract(Yz, u_dot)
+        u_hat, W_hat2, b_hat = self.preactivation_soa(u, th, u_dot, th_dot, z_bar, zeta)
         return u_hat, LayerControl(W_hat1 + W_hat2, b_hat)

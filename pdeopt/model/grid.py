@@ -13,10 +13,11 @@ class PixelGrid:
     r"""An ``nx`` × ``ny`` image as a :math:`Q_1` field on a quadrilateral mesh of the unit square.
 
     Pixel :math:`(i_y, i_x)` is the vertex :math:`(x, y) = (i_x h_x, i_y h_y)`,
-    :math:`h_x = 1/(n_x - 1)`, and its value is the nodal value of a :math:`Q_1` function, so
-    the lumped :math:`Q_1` mass matrix is the trapezoidal rule on the image. The mesh is
-    partitioned over ``comm``; each rank holds the pixels it owns, found by coordinates, so data
-    placement does not depend on the partition.
+    :math:`h_x = 1/(n_x - 1)`, :math:`h_y = 1/(n_y - 1)` (the :attr:`cell_size`; the pixels are
+    rectangles unless :math:`n_x = n_y`), and its value is the nodal value of a :math:`Q_1`
+    function, so the lumped :math:`Q_1` mass matrix is the trapezoidal rule on the image. The
+    mesh is partitioned over ``comm``; each rank holds the pixels it owns, found by coordinates,
+    so data placement does not depend on the partition.
 
     Parameters
     ----------
@@ -26,7 +27,7 @@ class PixelGrid:
         Spatial communicator.
     """
 
-    def __init__(self, nx: int, ny: int | None = None, *, comm=MPI.COMM_WORLD):
+    def __init__(self, nx: int, ny: int | None = None, *, comm: MPI.Comm = MPI.COMM_WORLD):
         ny = nx if ny is None else ny
         if min(nx, ny) < 3:
             raise InputError(f"PixelGrid needs at least 3x3 pixels, got {nx}x{ny}.")
@@ -46,7 +47,7 @@ class PixelGrid:
         self.cell_size = (1.0 / (nx - 1), 1.0 / (ny - 1))
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, int]:
         """``(ny, nx)``, the shape of an image on this grid."""
         return (self.ny, self.nx)
 

@@ -6,9 +6,9 @@ r"""A network as a discretised differential equation, with its four sweeps.
     u_{k+1} = \Phi_h(u_k, u_{k-1}; \theta_k),\ k = 0, \dots, N-1,
 
 with the opening layer lifting the input channels to :math:`C` (:math:`\sigma_0` the identity
-or an activation) and :math:`\Phi_h` a :class:`~pdeopt.model.schemes.Scheme`. The sweeps store every state (store-all): the forward
-states and records, the tangent-linear states and the adjoints that the second-order adjoint
-sweep reads. Nothing is recomputed for a Hessian action.
+or an activation) and :math:`\Phi_h` a :class:`~pdeopt.model.schemes.Scheme`. The sweeps store
+every state (store-all): the forward states and records, the tangent-linear states and the
+adjoints that the second-order adjoint sweep reads. Nothing is recomputed for a Hessian action.
 """
 
 from collections import namedtuple
@@ -17,7 +17,9 @@ import numpy as np
 from mpi4py import MPI
 
 from pdeopt.errors import InputError
+from pdeopt.model.activation import Activation
 from pdeopt.model.control import ControlLayout, LayerControl
+from pdeopt.model.schemes.scheme import Scheme
 from pdeopt.model.stencil import contract, mix
 
 __all__ = ["Network", "Trajectory", "Adjoints"]
@@ -48,8 +50,8 @@ class Network:
         :class:`~pdeopt.model.activation.Activation` (Ruthotto & Haber's opening layer).
     """
 
-    def __init__(self, scheme, channels: int, depth: int, in_channels: int = 1,
-                 opening_activation=None):
+    def __init__(self, scheme: Scheme, channels: int, depth: int, in_channels: int = 1,
+                 opening_activation: Activation | None = None):
         if channels < 1 or depth < 1 or in_channels < 1:
             raise InputError(f"channels, depth and in_channels must be positive, got "
                              f"{channels}, {depth}, {in_channels}.")
@@ -63,11 +65,13 @@ class Network:
             ("layers.weight", (self.N, S, self.C, self.C)), ("layers.bias", (self.N, self.C))])
 
     @property
-    def comm(self):
+    def comm(self) -> MPI.Comm:
+        """The spatial communicator (the operators')."""
         return self.ops.comm
 
     @property
     def step(self) -> float:
+        """The time step :math:`h` of the scheme."""
         return self.scheme.h
 
     def initial_controls(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
@@ -88,15 +92,18 @@ class Network:
     def _layer(self, v, k):
         return LayerControl(v["layers.weight"][k], v["layers.bias"][k])
 
-    def check_input(self, x):
-        """Reject an input block that is not ``(n_owned, batch, in_channels)`` or not finite."""
+    def check_input(self, x: np.ndarray) -> None:
+        """Reject an input block that is not ``(n_owned, batch, in_channels)`` (its finiteness
+        is :func:`~pdeopt.data.validation.check_batch`'s)."""
         n = self.ops.n_owned
         if x.ndim != 3 or x.shape[0] != n or x.shape[2] != self.c_in:
-            raise InputError(f"network input must have shape (n_points={n}, batch, "
-                             f"in_channels={self.c_in}), got {x.shape}.")
+            raise InputError(f"x: network input must have shape (n_points={n}, batch, "
+                             f"in_channels={self.c_in}), got {x.shape}; lay the data out with "
+                             f"PixelGrid.to_field on this rank's points.")
 
     # -- forward ---------------------------------------------------------------------------
-    def forward(self, theta: np.ndarray, x: np.ndarray, store: bool = True):
+    def forward(self, theta: np.ndarray, x: np.ndarray,
+                store: bool = True) -> tuple[np.ndarray, Trajectory | None]:
         """Run the network; return ``(u_N, trajectory)`` (trajectory ``None`` unless ``store``)."""
         v = self.layout.views(theta)
         Yx = self.ops.forward.spread(x)
@@ -116,8 +123,10 @@ class Network:
         uN = self.scheme.finish(state)
         return uN, (Trajectory(states, records, Yx, z0) if store else None)
 
-    def tlm(self, theta, traj, theta_dot):
-        r"""Tangent-linear sweep: return :math:`\dot u_N` and the stored tangent states and records."""
+    def tlm(self, theta: np.ndarray, traj: Trajectory,
+            theta_dot: np.ndarray) -> tuple[np.ndarray, Trajectory]:
+        r"""Tangent-linear sweep: return :math:`\dot u_N` and the stored tangent states and
+        records."""
         v, vd = self.layout.views(theta), self.layout.views(theta_dot)
         u0_dot = self._opening_tlm(vd, traj)
         if traj.opening is not None:
@@ -131,7 +140,8 @@ class Network:
             tlm_records.append(rec)
         return self.scheme.finish(sd), Trajectory(tlm_states, tlm_records, None, None)
 
-    def adjoint(self, theta, traj, lam_N):
+    def adjoint(self, theta: np.ndarray, traj: Trajectory,
+                lam_N: np.ndarray) -> tuple[np.ndarray, Adjoints]:
         r"""Adjoint sweep from :math:`\lambda_N`: return :math:`\bar\theta` and the stored
         :class:`Adjoints` (:math:`\lambda_{k+1}`, the input of layer k's adjoint, and
         :math:`\lambda_0`)."""
@@ -153,7 +163,8 @@ class Network:
         self.comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
         return grad, Adjoints(lams, lam0)
 
-    def soa(self, theta, traj, tlm_traj, lams, theta_dot, mu_N):
+    def soa(self, theta: np.ndarray, traj: Trajectory, tlm_traj: Trajectory, lams: Adjoints,
+            theta_dot: np.ndarray, mu_N: np.ndarray) -> np.ndarray:
         r"""Second-order adjoint sweep from :math:`\mu_N`: return :math:`\hat\theta`."""
         v, vd = self.layout.views(theta), self.layout.views(theta_dot)
         hess = np.zeros(self.layout.size)

@@ -9,7 +9,8 @@ the cell size:
 
     \delta_x = h_x M^{-1} B_x, \quad B_x = \int \partial_x u\, v \,\mathrm{d}x_\mathrm{KMV},
     \qquad
-    \delta_{xx} = h_x^2 M^{-1} A_x, \quad A_x = -\int \partial_x u\, \partial_x v \,\mathrm{d}x_\mathrm{KMV},
+    \delta_{xx} = h_x^2 M^{-1} A_x, \quad
+    A_x = -\int \partial_x u\, \partial_x v \,\mathrm{d}x_\mathrm{KMV},
 
 with :math:`M` the lumped (vertex-quadrature, exactly diagonal) mass matrix. In the interior
 :math:`\delta_x u_i = (u_{i+1} - u_{i-1})/2` and :math:`\delta_{xx} u_i = u_{i+1} - 2u_i + u_{i-1}`;
@@ -37,10 +38,13 @@ one-sided rows of :math:`\delta` and :math:`\delta^2`: the outward shift repeats
 value, the inward one extrapolates linearly (:math:`2u_1 - u_0` at :math:`i = 0`).
 """
 
+from collections.abc import Sequence
 from types import MappingProxyType
 
 import numpy as np
 import firedrake as fd
+from firedrake.functionspaceimpl import WithGeometry
+from mpi4py import MPI
 from petsc4py import PETSc
 
 from pdeopt.errors import InputError
@@ -82,10 +86,18 @@ class OperatorSet:
         :math:`[D_s]` and :math:`[D_s^T]` on this rank's rows.
     space : firedrake.FunctionSpace
         The scalar space the operators act on.
+    comm : mpi4py.MPI.Comm
+        The spatial communicator (the mesh's).
+    cell_size : tuple of float or None
+        The pixel size :math:`(h_x, h_y)` on a :class:`~pdeopt.model.grid.PixelGrid`, ``None``
+        on any other mesh.
     """
 
-    def __init__(self, space, names, mats, mass, comm):
+    def __init__(self, space: WithGeometry, names: Sequence[str], mats: list[PETSc.Mat],
+                 mass: np.ndarray, comm: MPI.Comm,
+                 cell_size: tuple[float, float] | None = None):
         self.space = space
+        self.cell_size = None if cell_size is None else tuple(float(h) for h in cell_size)
         self.names = tuple(names)
         self.mats = mats
         self.mass = mass
@@ -111,7 +123,8 @@ def _scaled(form, mass_inv, scale):
     return A
 
 
-def assemble_operators(domain, basis=None) -> OperatorSet:
+def assemble_operators(domain: PixelGrid | WithGeometry,
+                       basis: Sequence[str] | None = None) -> OperatorSet:
     """Assemble the stencil basis on a :class:`PixelGrid` or a Firedrake function space.
 
     Parameters
@@ -165,7 +178,8 @@ def assemble_operators(domain, basis=None) -> OperatorSet:
         a, b = GRID_BASIS[name]
         X, Y = factors[0][a], factors[1][b]
         mats.append(X.copy() if b == 0 else (Y.copy() if a == 0 else X.matMult(Y)))
-    return OperatorSet(V, basis, mats, mass, comm)
+    return OperatorSet(V, basis, mats, mass, comm,
+                       cell_size=domain.cell_size if isinstance(domain, PixelGrid) else None)
 
 
 def _combination(mats, coefficients):

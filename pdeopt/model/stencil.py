@@ -33,7 +33,7 @@ class GhostExchange:
         The communicator the rows are distributed over.
     """
 
-    def __init__(self, ghosts: np.ndarray, n_owned: int, comm=MPI.COMM_WORLD):
+    def __init__(self, ghosts: np.ndarray, n_owned: int, comm: MPI.Comm = MPI.COMM_WORLD):
         self.ghosts = np.asarray(ghosts, dtype=PETSc.IntType)
         self.n_owned = n_owned
         self.comm = comm
@@ -74,7 +74,7 @@ class StencilStack:
         Their communicator.
     """
 
-    def __init__(self, mats, comm=MPI.COMM_WORLD):
+    def __init__(self, mats: list[PETSc.Mat], comm: MPI.Comm = MPI.COMM_WORLD):
         rstart, rend = mats[0].getOwnershipRange()
         n = rend - rstart
         csrs = [m.getValuesCSR() for m in mats]
@@ -93,7 +93,8 @@ class StencilStack:
         self.exchange = GhostExchange(ghosts, n, comm)
 
     def spread(self, X: np.ndarray) -> np.ndarray:
-        r"""Return :math:`Y_s = D_s X` as an array ``(S, n, ...)`` for a block ``X`` ``(n, ...)``."""
+        r"""Return :math:`Y_s = D_s X` as an array ``(S, n, ...)`` for a block ``X``
+        ``(n, ...)``."""
         shape = X.shape
         X2 = X.reshape(self.n, -1)
         Y = self.owned @ X2
@@ -122,7 +123,8 @@ def mix(Y: np.ndarray, Phi: np.ndarray, out: np.ndarray | None = None) -> np.nda
 
 
 def contract(Y: np.ndarray, W: np.ndarray) -> np.ndarray:
-    r"""Return :math:`G_s = Y_s^T W` as ``(S, c_y, c_w)``: the gradient of a mix w.r.t. :math:`\Phi`.
+    r"""Return :math:`G_s = Y_s^T W` as ``(S, c_y, c_w)``: the gradient of a mix with respect
+    to :math:`\Phi`.
 
     ``Y`` is ``(S, n, batch, c_y)`` and ``W`` is ``(n, batch, c_w)``; sums run over the owned
     points and the batch (the caller reduces over ranks).

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 from pdeopt.errors import InputError
+from pdeopt.model.grid import PixelGrid
+from pdeopt.model.model import Model
 from pdeopt.model.operators import GRID_BASIS, GRID_SHIFTS, SHIFTS_FROM_DIFFERENCES
 from pdeopt.model.readout import FieldMisfit, ProbeRegression
 
@@ -26,7 +28,7 @@ DENSE_POINTS = 1024
 
 def _difference_matrices(n):
     """Identity, first and second difference (n × n) with pdeopt's boundary rows."""
-    I = torch.eye(n, dtype=torch.float64)
+    eye = torch.eye(n, dtype=torch.float64)
     d1 = torch.zeros(n, n, dtype=torch.float64)
     d2 = torch.zeros(n, n, dtype=torch.float64)
     i = torch.arange(1, n - 1)
@@ -34,7 +36,7 @@ def _difference_matrices(n):
     d1[0, 0], d1[0, 1], d1[-1, -2], d1[-1, -1] = -1.0, 1.0, -1.0, 1.0
     d2[i, i - 1], d2[i, i], d2[i, i + 1] = 1.0, -2.0, 1.0
     d2[0, 0], d2[0, 1], d2[-1, -2], d2[-1, -1] = -2.0, 2.0, 2.0, -2.0
-    return [I, d1, d2]
+    return [eye, d1, d2]
 
 
 def _q1_1d(n, h):
@@ -61,7 +63,7 @@ class TorchTwin:
         The pdeopt :class:`~pdeopt.problem.regularizer.Regularizer` to mirror, or ``None``.
     """
 
-    def __init__(self, model, grid, regularizer=None):
+    def __init__(self, model: Model, grid: PixelGrid, regularizer=None):
         net = model.network
         self.model, self.grid, self.regularizer = model, grid, regularizer
         self.scheme = net.scheme
@@ -87,14 +89,16 @@ class TorchTwin:
         wx[[0, -1]] *= 0.5
         wy[[0, -1]] *= 0.5
         self.mass = wy[:, None] * wx[None, :]
-        self.D = (torch.stack([torch.kron(self.Y[iy], self.X[ix]) for iy, ix in self.slots.tolist()])
+        self.D = (torch.stack([torch.kron(self.Y[iy], self.X[ix])
+                               for iy, ix in self.slots.tolist()])
                   if grid.nx * grid.ny <= DENSE_POINTS else None)
         if self.scheme.name == "imex":
             Mx, Kx = _q1_1d(grid.nx, hx)
             My, Ky = _q1_1d(grid.ny, hy)
-            stiffness = torch.kron(My, Kx) + torch.kron(Ky, Mx)
+            # L = kappa int (h_x^2 u_x v_x + h_y^2 u_y v_y): each axis in its own pixel units
+            stiffness = hx * hx * torch.kron(My, Kx) + hy * hy * torch.kron(Ky, Mx)
             self.A = (torch.diag(self.mass.reshape(-1))
-                      + self.scheme.h * self.scheme.diffusivity * hx * hy * stiffness)
+                      + self.scheme.h * self.scheme.diffusivity * stiffness)
 
     # -- operators ------------------------------------------------------------------------
     def _grid(self, W):
@@ -110,7 +114,7 @@ class TorchTwin:
         n = self.D.shape[1]
         return torch.einsum("sdc,spq->dpcq", W, self.D).reshape(c_out * n, c_in * n)
 
-    def L(self, u, W):
+    def L(self, u: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         r""":math:`\sum_s D_s u \Theta_s^T`, :math:`D_s u = Y_s u X_s^T` on every image."""
         if self.D is not None:
             B, _, ny, nx = u.shape
@@ -118,7 +122,7 @@ class TorchTwin:
         V = torch.einsum("eyi,bcij,axj->eabcyx", self.Y, u, self.X)
         return torch.einsum("eadc,eabcyx->bdyx", self._grid(W), V)
 
-    def K_star(self, a, W):
+    def K_star(self, a: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         r""":math:`M^{-1}\sum_s D_s^T (M a)\Theta_s`."""
         if self.D is not None:
             B, _, ny, nx = a.shape
@@ -132,7 +136,7 @@ class TorchTwin:
         lay = self.model.layout
         return {n: theta[lay.slice(n)].reshape(lay.shapes[i]) for i, n in enumerate(lay.names)}
 
-    def output(self, theta, x):
+    def output(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         r""":math:`u_N` for ``theta`` (flat tensor) and images ``x`` ``(B, c_in, ny, nx)``."""
         v = self._views(theta)
         u = self.L(x, v["opening.weight"]) + v["opening.bias"][None, :, None, None]
@@ -160,7 +164,7 @@ class TorchTwin:
                 raise InputError(f"the torch twin has no scheme {name!r}.")
         return u
 
-    def logits(self, theta, x):
+    def logits(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The classifier's logits ``(B, K)``: pooled features of :math:`u_N`, then ``W F + c``."""
         v = self._views(theta)
         u = self.output(theta, x)
@@ -168,7 +172,7 @@ class TorchTwin:
         F = F.permute(0, 2, 3, 1).reshape(u.shape[0], -1)
         return F @ v["readout.weight"].T + v["readout.bias"]
 
-    def predictions(self, theta, x):
+    def predictions(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The probe regression's predictions ``(B, K)``: :math:`u_N` at the probe pixels
         (probe major, channel minor), then ``W F + c``."""
         v = self._views(theta)
@@ -177,7 +181,7 @@ class TorchTwin:
         F = u[:, :, iy, ix].permute(0, 2, 1).reshape(u.shape[0], -1)
         return F @ v["readout.weight"].T + v["readout.bias"]
 
-    def regularization(self, theta):
+    def regularization(self, theta: torch.Tensor) -> torch.Tensor:
         """:math:`R(\\theta)` as a torch scalar (zero without a regulariser)."""
         r = self.regularizer
         if r is None:
@@ -189,7 +193,7 @@ class TorchTwin:
             R = R + 0.5 * r.beta / r.h * torch.sum(d * d)
         return R
 
-    def loss(self, theta, x, target):
+    def loss(self, theta: torch.Tensor, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The readout loss plus the regulariser, as a torch scalar."""
         if isinstance(self.model.readout, FieldMisfit):
             u = self.output(theta, x)
@@ -200,7 +204,8 @@ class TorchTwin:
             J = torch.nn.functional.cross_entropy(self.logits(theta, x), target)
         return J + self.regularization(theta)
 
-    def gauss_newton_product(self, theta, x, direction):
+    def gauss_newton_product(self, theta: np.ndarray, x: torch.Tensor,
+                             direction: np.ndarray) -> np.ndarray:
         r""":math:`(J_\ell^T \nabla^2\mathrm{CE}\, J_\ell + H_R) d` by forward- and reverse-mode
         autograd (classifier only)."""
         t = torch.tensor(theta, dtype=torch.float64)
@@ -213,12 +218,13 @@ class TorchTwin:
         return (out + HRd).numpy()
 
     # -- conversions ----------------------------------------------------------------------
-    def images(self, field):
+    def images(self, field: np.ndarray) -> torch.Tensor:
         """A pdeopt block ``(n_owned, B, C)`` as a torch tensor ``(B, C, ny, nx)`` (collective)."""
         return torch.from_numpy(np.ascontiguousarray(
             self.grid.to_image(field).transpose(0, 3, 1, 2)))
 
-    def derivatives(self, theta, x, target, direction):
+    def derivatives(self, theta: np.ndarray, x: torch.Tensor, target: torch.Tensor,
+                    direction: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Loss, gradient and Hessian-vector product by autograd (NumPy in, NumPy out)."""
         t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
         d = torch.tensor(direction, dtype=torch.float64)

@@ -11,10 +11,20 @@ from pyadjoint.block import Block
 from pdeopt.errors import PdeoptError
 from pdeopt.problem.control_array import as_array
 
-__all__ = ["NetworkBlock", "ReadoutBlock", "RegularizerBlock"]
+__all__ = ["GaussNewtonBlock", "NetworkBlock", "ReadoutBlock", "RegularizerBlock"]
 
 
-class NetworkBlock(Block):
+class GaussNewtonBlock(Block):
+    """A Block whose Hessian action has a Gauss–Newton mode.
+
+    :attr:`gauss_newton` is set (on the instance) only for the duration of
+    :meth:`~pdeopt.problem.reduced_functional.ReducedFunctional.gauss_newton_action`.
+    """
+
+    gauss_newton = False
+
+
+class NetworkBlock(GaussNewtonBlock):
     r"""The network sweep :math:`\theta \mapsto u_N(\theta; x)` for fixed input ``x``.
 
     It stores the forward trajectory of the last evaluation, the tangent-linear trajectory of
@@ -23,8 +33,6 @@ class NetworkBlock(Block):
     While :attr:`gauss_newton` is set, the reverse sweep of a Hessian action drops the terms
     weighted by the first-order adjoint: :math:`J^T\mu_N`, one adjoint sweep.
     """
-
-    gauss_newton = False
 
     def __init__(self, network, x, theta, trajectory):
         super().__init__()
@@ -82,13 +90,11 @@ class NetworkBlock(Block):
         return prepared
 
 
-class ReadoutBlock(Block):
+class ReadoutBlock(GaussNewtonBlock):
     r"""The loss :math:`J(u_N, \theta)` of a readout (classifier or field misfit).
 
     While :attr:`gauss_newton` is set, a Hessian action uses the readout's Gauss-Newton part.
     """
-
-    gauss_newton = False
 
     def __init__(self, readout, layout, uN, theta, target, record):
         super().__init__()

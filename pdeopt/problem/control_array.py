@@ -1,11 +1,13 @@
-"""Replicated control vectors on the pyadjoint tape, and their PETSc Vec layout."""
+"""Replicated control vectors on the pyadjoint tape."""
 
 import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 from pyadjoint.overloaded_type import OverloadedType
 
-__all__ = ["ControlArray", "as_array", "create_control_vec", "vec_to_array", "array_to_vec"]
+from pdeopt.control_vec import array_to_vec, create_control_vec, vec_to_array
+
+__all__ = ["ControlArray", "as_array"]
 
 
 def as_array(value):
@@ -17,9 +19,9 @@ class ControlArray(OverloadedType):
     r"""A flat control vector :math:`\theta\in\mathbb{R}^n`, replicated on every rank of ``comm``.
 
     The inner product is the Euclidean one, so its Riesz map is the identity. As a PETSc Vec
-    it is distributed over ``comm`` in PETSc's default layout and gathered on read: one layout
-    for every parallel mode and no double counting in dot products. (A Vec owned wholly by
-    rank 0 breaks TAO ``lmvm`` on 2 ranks in PETSc 3.26: an MPI error in ``VecNorm``.)
+    it is distributed over ``comm`` in PETSc's default layout and gathered on read
+    (:mod:`pdeopt.control_vec`): one layout for every parallel mode and no double counting in
+    dot products.
 
     Parameters
     ----------
@@ -100,22 +102,3 @@ class ControlArray(OverloadedType):
 
     def __repr__(self):
         return f"ControlArray(size={self.array.size})"
-
-
-def create_control_vec(size: int, comm=MPI.COMM_WORLD) -> PETSc.Vec:
-    """A control Vec of global ``size`` in PETSc's default layout over ``comm`` (DESIGN.md §4)."""
-    return PETSc.Vec().createMPI((PETSc.DECIDE, size), comm=comm)
-
-
-def vec_to_array(vec, size, comm):
-    """All entries of a distributed control Vec, on every rank of ``comm``."""
-    out = np.empty(size)
-    counts = comm.allgather(vec.getLocalSize())
-    comm.Allgatherv(vec.getArray(readonly=True), (out, counts))
-    return out
-
-
-def array_to_vec(array, vec):
-    """Set a distributed control Vec from the replicated array (each rank its own part)."""
-    start, end = vec.getOwnershipRange()
-    vec.setArray(array[start:end])

@@ -12,11 +12,16 @@ the ensemble communicator of the members' own (one allreduce each), plus the reg
 once. Firedrake's ``EnsembleReducedFunctional`` has no Hessian; this one has.
 """
 
+import copy
+
 import numpy as np
 from mpi4py import MPI
 
 from pdeopt.errors import InputError
+from pdeopt.problem.array_functional import ArrayFunctional
+from pdeopt.problem.counts import Counts
 from pdeopt.problem.reduced_functional import ReducedFunctional
+from pdeopt.problem.regularizer import Regularizer
 
 __all__ = ["EnsembleReducedFunctional", "member_slice"]
 
@@ -36,13 +41,13 @@ def member_slice(ensemble, n: int) -> slice:
     return slice(start, start + int(counts[m]))
 
 
-class EnsembleReducedFunctional:
+class EnsembleReducedFunctional(ArrayFunctional):
     r""":math:`\hat J(\theta) = \sum_m (|\mathcal B_m|/B)\,\hat J_m(\theta) + R(\theta)`.
 
-    Offers the array interface of :class:`~pdeopt.problem.reduced_functional.ReducedFunctional`
-    (``objective``, ``gradient``, ``hessian_action``, ``gauss_newton_action``, ``size``,
-    ``comm``, ``point``, ``counts``), with ``comm`` the ensemble's global communicator, so every
-    pdeopt solver runs on it unchanged.
+    An :class:`~pdeopt.problem.array_functional.ArrayFunctional` whose ``comm`` is the
+    ensemble's global communicator, so every pdeopt solver runs on it unchanged. (Firedrake's
+    ``EnsembleReducedFunctional`` works on overloaded types and has no Hessian; this one works
+    on arrays and has.)
 
     Parameters
     ----------
@@ -58,17 +63,19 @@ class EnsembleReducedFunctional:
         Initial controls, the same on every rank.
     """
 
+    subsamples = True
+
     def __init__(self, model, x, target, regularizer, ensemble, theta=None):
         if MPI.Comm.Compare(model.comm, ensemble.comm) not in (MPI.IDENT, MPI.CONGRUENT):
             raise InputError("the model must be built on the ensemble's spatial communicator "
                              "(PixelGrid(..., comm=ensemble.comm)).")
-        self._member(ReducedFunctional(model, x, target, None, theta=theta), ensemble,
-                     regularizer)
-        self.fraction = 1.0
+        self.ensemble = ensemble
+        self.regularizer = (Regularizer(model, alpha=0.0, beta=0.0) if regularizer is None
+                            else regularizer)
+        self._set_member(ReducedFunctional(model, x, target, None, theta=theta))
 
-    def _member(self, member, ensemble, regularizer):
-        self.ensemble, self.regularizer, self.member = ensemble, regularizer, member
-        self.model = member.model
+    def _set_member(self, member):
+        self.member, self.model = member, member.model
         self.batch_size = self._sum(member.batch_size)
         self.weight = member.batch_size / self.batch_size
 
@@ -77,9 +84,8 @@ class EnsembleReducedFunctional:
         :meth:`ReducedFunctional.subsample`; member :math:`m` draws with the seed
         ``(*seed, m)``. Collective."""
         seed = (*np.atleast_1d(seed).tolist(), self.ensemble.ensemble_comm.rank)
-        sample = object.__new__(type(self))
-        sample._member(self.member.subsample(fraction, seed, theta=theta), self.ensemble,
-                       self.regularizer)
+        sample = copy.copy(self)
+        sample._set_member(self.member.subsample(fraction, seed, theta=theta))
         sample.fraction = sample.batch_size / self.batch_size
         return sample
 
@@ -90,16 +96,20 @@ class EnsembleReducedFunctional:
 
     @property
     def size(self) -> int:
+        """The number of controls."""
         return self.member.size
 
     @property
     def point(self) -> np.ndarray:
+        """The controls of the last evaluation (a copy)."""
         return self.member.point
 
     @property
-    def counts(self):
-        """This member's sweeps (each member does the same number)."""
-        return self.member.counts
+    def counts(self) -> Counts:
+        """This member's sweeps (each member does the same number), their work at
+        :attr:`fraction` of the whole ensemble's batch."""
+        return self.member.counts.replace(work=self.member.counts.work
+                                          * self.fraction / self.member.fraction)
 
     def _sum(self, local):
         return self.ensemble.ensemble_comm.allreduce(local, op=MPI.SUM)
@@ -110,19 +120,21 @@ class EnsembleReducedFunctional:
         return out
 
     def objective(self, theta) -> float:
+        r""":math:`\sum_m w_m\hat J_m(\theta) + R(\theta)`."""
         J = self._sum(self.weight * self.member.objective(theta))
-        return J + (self.regularizer.value(np.asarray(theta)) if self.regularizer else 0.0)
+        return J + self.regularizer.value(np.asarray(theta))
 
     def gradient(self, theta) -> np.ndarray:
-        g = self._sum_array(self.member.gradient(theta))
-        return g + (self.regularizer.gradient(np.asarray(theta)) if self.regularizer else 0.0)
+        r""":math:`\sum_m w_m\nabla\hat J_m(\theta) + H_R\theta`."""
+        return self._sum_array(self.member.gradient(theta)) + self.regularizer.gradient(
+            np.asarray(theta))
 
     def hessian_action(self, theta, direction) -> np.ndarray:
-        Hd = self._sum_array(self.member.hessian_action(theta, direction))
-        return Hd + (self.regularizer.hessian_action(np.asarray(direction))
-                     if self.regularizer else 0.0)
+        r""":math:`\sum_m w_m\nabla^2\hat J_m(\theta)\dot\theta + H_R\dot\theta`."""
+        return self._sum_array(self.member.hessian_action(theta, direction)) \
+            + self.regularizer.hessian_action(np.asarray(direction))
 
     def gauss_newton_action(self, theta, direction) -> np.ndarray:
-        Gd = self._sum_array(self.member.gauss_newton_action(theta, direction))
-        return Gd + (self.regularizer.hessian_action(np.asarray(direction))
-                     if self.regularizer else 0.0)
+        r""":math:`\sum_m w_m G_m(\theta)\dot\theta + H_R\dot\theta`."""
+        return self._sum_array(self.member.gauss_newton_action(theta, direction)) \
+            + self.regularizer.hessian_action(np.asarray(direction))

@@ -7,13 +7,16 @@ from pyadjoint.tape import annotate_tape, continue_annotation, pause_annotation,
 
 from pdeopt.data.validation import check_batch
 from pdeopt.errors import InputError
+from pdeopt.problem.array_functional import ArrayFunctional
+from pdeopt.problem.blocks import GaussNewtonBlock
 from pdeopt.problem.control_array import ControlArray, as_array
+from pdeopt.problem.counts import Counts
 from pdeopt.problem.functional import training_loss
 
 __all__ = ["ReducedFunctional"]
 
 
-class ReducedFunctional(_PyadjointReducedFunctional):
+class ReducedFunctional(_PyadjointReducedFunctional, ArrayFunctional):
     r"""The reduced training functional on its own pyadjoint tape.
 
     .. math::
@@ -24,9 +27,10 @@ class ReducedFunctional(_PyadjointReducedFunctional):
     The gradient is one adjoint sweep; a Hessian action is one tangent-linear plus one
     second-order adjoint sweep, reusing the stored forward and adjoint sweeps. Besides
     pyadjoint's interface (``__call__``, ``derivative``, ``hessian`` on
-    :class:`~pdeopt.problem.control_array.ControlArray`), :meth:`objective`, :meth:`gradient`
-    and :meth:`hessian_action` take plain arrays, re-evaluate only when the point changes,
-    and count the sweeps in :attr:`counts`.
+    :class:`~pdeopt.problem.control_array.ControlArray`), it is an
+    :class:`~pdeopt.problem.array_functional.ArrayFunctional`: :meth:`objective`,
+    :meth:`gradient`, :meth:`hessian_action` and :meth:`gauss_newton_action` take plain arrays,
+    re-evaluate only when the point changes, and count the sweeps in :attr:`counts`.
 
     Parameters
     ----------
@@ -35,21 +39,24 @@ class ReducedFunctional(_PyadjointReducedFunctional):
     x
         Input block ``(n_owned, batch, in_channels)``.
     target
-        Labels ``(batch,)`` for a classifier, target fields for a field misfit.
+        What the readout compares with (its ``check_target`` says): labels ``(batch,)`` for
+        a classifier, ``(batch, outputs)`` for a probe regression, fields
+        ``(n_owned, batch, channels)`` for a field misfit.
     regularizer
         A :class:`~pdeopt.problem.regularizer.Regularizer`, or ``None``.
     theta
-        Initial controls (flat, replicated).
+        Initial controls (flat, replicated); ``None`` takes ``model.initial_controls()``
+        (seed 0, readout weights zero).
     """
+
+    subsamples = True
 
     def __init__(self, model, x, target, regularizer=None, theta=None):
         x, target = check_batch(model, x, target)
-        theta = model.initial_controls() if theta is None else np.asarray(theta, dtype=float)
-        if theta.shape != (model.layout.size,) or not np.all(np.isfinite(theta)):
-            raise InputError(f"initial controls must be a finite vector of size "
-                             f"{model.layout.size}, got shape {theta.shape}.")
         self.model, self.x, self.target, self.regularizer = model, x, target, regularizer
-        self.counts = {"forward": 1, "adjoint": 0, "tlm": 0, "soa": 0, "gauss_newton": 0}
+        theta = self.check_point(model.initial_controls() if theta is None else theta,
+                                 "the initial controls")
+        self._sweeps = {"forward": 1, "adjoint": 0, "tlm": 0, "soa": 0, "gauss_newton": 0}
         tape = Tape()
         annotating = annotate_tape()
         with set_working_tape(tape):
@@ -73,22 +80,22 @@ class ReducedFunctional(_PyadjointReducedFunctional):
         except Exception:
             self._point = np.full(self.size, np.nan)  # the tape is half-replayed: re-run it
             raise
-        self.counts["forward"] += 1
+        self._sweeps["forward"] += 1
         self._point = as_array(values[0] if isinstance(values, (list, tuple)) else values).copy()
         self._value, self._gradient = float(value), None
         return value
 
     def derivative(self, adj_input=1.0, apply_riesz=False):
         d = super().derivative(adj_input=adj_input, apply_riesz=apply_riesz)
-        self.counts["adjoint"] += 1
+        self._sweeps["adjoint"] += 1
         self._gradient = as_array(d).copy()
         return d
 
     def hessian(self, m_dot, hessian_input=None, evaluate_tlm=True, apply_riesz=False):
         if self._gradient is None:
             self.derivative()
-        self.counts["tlm"] += int(evaluate_tlm)
-        self.counts["soa"] += 1
+        self._sweeps["tlm"] += int(evaluate_tlm)
+        self._sweeps["soa"] += 1
         return super().hessian(m_dot, hessian_input=hessian_input, evaluate_tlm=evaluate_tlm,
                                apply_riesz=apply_riesz)
 
@@ -100,7 +107,14 @@ class ReducedFunctional(_PyadjointReducedFunctional):
 
     @property
     def size(self) -> int:
+        """The number of controls, network and readout."""
         return self.model.layout.size
+
+    @property
+    def counts(self) -> Counts:
+        """The sweeps so far (the taped forward sweep included), their work at
+        :attr:`fraction`."""
+        return Counts.of_sweeps(**self._sweeps, fraction=self.fraction)
 
     @property
     def point(self) -> np.ndarray:
@@ -137,8 +151,8 @@ class ReducedFunctional(_PyadjointReducedFunctional):
         if not 0 < fraction <= 1:
             raise InputError(f"the sample fraction must lie in (0, 1], got {fraction}.")
         B = self.batch_size
-        S = np.sort(np.random.default_rng(seed).choice(B, max(1, int(np.ceil(fraction * B))),
-                                                         replace=False))
+        size = max(1, int(np.ceil(fraction * B)))
+        S = np.sort(np.random.default_rng(seed).choice(B, size, replace=False))
         axis = 1 if self.target.ndim == 3 else 0  # field targets are (n_owned, batch, C)
         sample = ReducedFunctional(self.model, self.x[:, S], np.take(self.target, S, axis=axis),
                                    self.regularizer,
@@ -169,14 +183,15 @@ class ReducedFunctional(_PyadjointReducedFunctional):
         return as_array(self.hessian(ControlArray(direction, comm=self.model.comm))).copy()
 
     def gauss_newton_action(self, theta, direction) -> np.ndarray:
-        r"""The Gauss-Newton Hessian :math:`(J_\ell^T \nabla^2_\ell\,\ell\, J_\ell + H_R)\,\dot\theta`.
+        r"""The Gauss-Newton Hessian's action,
+        :math:`(J_\ell^T \nabla^2_\ell\,\ell\, J_\ell + H_R)\,\dot\theta`.
 
         :math:`J_\ell` is the Jacobian of the readout's logits (or output field) with respect
         to all controls; the action is one tangent-linear and one adjoint sweep. It is SPD
         for :math:`\alpha > 0`, a convex model of :math:`\hat J` far from a minimum.
         """
         self.gradient(theta)
-        blocks = [b for b in self.tape.get_blocks() if hasattr(type(b), "gauss_newton")]
+        blocks = [b for b in self.tape.get_blocks() if isinstance(b, GaussNewtonBlock)]
         for b in blocks:
             b.gauss_newton = True
         try:
@@ -184,6 +199,6 @@ class ReducedFunctional(_PyadjointReducedFunctional):
         finally:
             for b in blocks:
                 b.gauss_newton = False
-        self.counts["tlm"] += 1
-        self.counts["gauss_newton"] += 1
+        self._sweeps["tlm"] += 1
+        self._sweeps["gauss_newton"] += 1
         return as_array(out).copy()

@@ -8,7 +8,8 @@ __all__ = ["Regularizer"]
 
 
 class Regularizer:
-    r""":math:`R(\theta) = \frac\alpha2\|\theta\|^2 + \frac{\beta}{2h}\sum_{k}\|\theta_{k+1}-\theta_k\|^2`.
+    r""":math:`R(\theta) = \frac\alpha2\|\theta\|^2
+    + \frac{\beta}{2h}\sum_{k}\|\theta_{k+1}-\theta_k\|^2`.
 
     The time-smoothness term acts on the layer controls (``layers.*`` blocks, stacked over
     k); the weight decay on every control. :math:`R = \tfrac12\theta^T H_R\theta` is quadratic,
@@ -17,19 +18,20 @@ class Regularizer:
 
     Parameters
     ----------
-    layout
-        The :class:`~pdeopt.model.control.ControlLayout` of the controls.
+    model
+        The :class:`~pdeopt.model.model.Model` whose controls (``model.layout``) are
+        regularised; :math:`h` is its network's time step.
     alpha, beta
         Weights of the decay and of the smoothness in the layer index.
-    step
-        The time step :math:`h`.
     """
 
-    def __init__(self, layout, alpha: float = 1e-4, beta: float = 1e-3, step: float = 1.0):
-        if alpha < 0 or beta < 0 or step <= 0:
-            raise InputError(f"need alpha >= 0, beta >= 0, step > 0; got {alpha}, {beta}, {step}.")
-        self.layout, self.alpha, self.beta, self.h = layout, float(alpha), float(beta), float(step)
-        self.layer_blocks = [n for n in layout.names if n.startswith("layers.")]
+    def __init__(self, model, alpha: float = 1e-4, beta: float = 1e-3):
+        if not alpha >= 0 or not beta >= 0:
+            raise InputError(f"Regularizer needs alpha >= 0 and beta >= 0; got alpha={alpha}, "
+                             f"beta={beta}.")
+        self.layout, self.h = model.layout, float(model.network.step)
+        self.alpha, self.beta = float(alpha), float(beta)
+        self.layer_blocks = [n for n in self.layout.names if n.startswith("layers.")]
 
     def hessian_action(self, theta_dot: np.ndarray) -> np.ndarray:
         r""":math:`H_R\dot\theta`."""
@@ -64,7 +66,9 @@ class Regularizer:
         return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
     def value(self, theta: np.ndarray) -> float:
+        r""":math:`R(\theta) = \tfrac12\theta^T H_R\theta`."""
         return 0.5 * float(np.dot(theta, self.hessian_action(theta)))
 
     def gradient(self, theta: np.ndarray) -> np.ndarray:
+        r""":math:`\nabla R(\theta) = H_R\theta`."""
         return self.hessian_action(theta)

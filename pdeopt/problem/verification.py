@@ -7,9 +7,9 @@ from mpi4py import MPI
 __all__ = ["taylor_check", "dot_test"]
 
 
-def taylor_check(rf, theta, direction, size: float = 0.1, halvings: int = 10,
+def taylor_check(Jhat, theta, direction, size: float = 0.1, halvings: int = 10,
                  window: int = 2) -> dict:
-    r"""Taylor remainders of the reduced functional ``rf`` at ``theta`` along ``direction``.
+    r"""Taylor remainders of the array functional ``Jhat`` at ``theta`` along ``direction``.
 
     With :math:`d` scaled to norm ``size`` and :math:`\epsilon_i = 2^{-i}`,
     :math:`i = 0, \dots,` ``halvings``:
@@ -33,12 +33,12 @@ def taylor_check(rf, theta, direction, size: float = 0.1, halvings: int = 10,
     theta = np.asarray(theta, dtype=float)
     d = np.asarray(direction, dtype=float)
     d = d * (size / np.linalg.norm(d))
-    J0 = rf.objective(theta)
-    dJ = float(rf.gradient(theta) @ d)
-    d2J = float(rf.hessian_action(theta, d) @ d)
+    J0 = Jhat.objective(theta)
+    dJ = float(Jhat.gradient(theta) @ d)
+    d2J = float(Jhat.hessian_action(theta, d) @ d)
     eps = 2.0 ** -np.arange(halvings + 1)
-    values = np.array([rf.objective(theta + e * d) for e in eps])
-    rf.objective(theta)  # leave the functional at theta
+    values = np.array([Jhat.objective(theta + e * d) for e in eps])
+    Jhat.objective(theta)  # leave the functional at theta
     residuals = {"R0": np.abs(values - J0), "R1": np.abs(values - J0 - eps * dJ),
                  "R2": np.abs(values - J0 - eps * dJ - 0.5 * eps**2 * d2J)}
     floor = 1e-13 * max(1.0, abs(J0))

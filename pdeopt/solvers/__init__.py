@@ -1,7 +1,15 @@
-"""Optimisers for reduced functionals: trust-region Newton-CG and the TAO adapter."""
+"""Optimisers for array functionals: trust-region Newton-CG, its strategies, and TAO."""
 
 from pdeopt.solvers.checkpoint import OptimizerCheckpoint  # noqa: F401
+from pdeopt.solvers.hessian_model import (ExactHessian, GaussNewtonHessian,  # noqa: F401
+                                          HessianModel, SubsampledHessian)
+from pdeopt.solvers.preconditioners import (LMVMPC, LowRankPC, RegularizerPC,  # noqa: F401
+                                            TrustRegionPC)
+from pdeopt.solvers.reasons import TerminationReason  # noqa: F401
 from pdeopt.solvers.reduced_hessian import ReducedHessian  # noqa: F401
-from pdeopt.solvers.tao import TAOResult, TAOSolver  # noqa: F401
-from pdeopt.solvers.trust_region import (TerminationReason, TrustRegionNewtonCG,  # noqa: F401
-                                         TrustRegionParameters, TrustRegionResult)
+from pdeopt.solvers.result import OptimizationResult  # noqa: F401
+from pdeopt.solvers.subproblem import (CappedCGSubproblem, KSPSubproblem,  # noqa: F401
+                                       Subproblem)
+from pdeopt.solvers.tao import TAOSolver  # noqa: F401
+from pdeopt.solvers.trust_region import (TrustRegionNewtonCG,  # noqa: F401
+                                         TrustRegionParameters, TrustRegionState)

@@ -9,6 +9,7 @@ import numpy as np
 from mpi4py import MPI
 
 from pdeopt.errors import InputError
+from pdeopt.parallel import write_json
 
 __all__ = ["OptimizerCheckpoint"]
 
@@ -38,17 +39,16 @@ class OptimizerCheckpoint:
 
     def save(self, state: dict, arrays: dict):
         """Write ``state`` (JSON-serialisable) and ``arrays`` (name → ndarray) atomically."""
+        name = f"state-{int(state['iteration']):06d}.h5"
         if self.comm.rank == 0:
             self.directory.mkdir(parents=True, exist_ok=True)
-            name = f"state-{int(state['iteration']):06d}.h5"
             tmp = self.directory / (name + ".tmp")
             with h5py.File(tmp, "w") as f:
                 for key, value in arrays.items():
                     f.create_dataset(key, data=np.asarray(value))
             os.replace(tmp, self.directory / name)
-            meta = self.directory / "state.json.tmp"
-            meta.write_text(json.dumps(dict(state, arrays=name), indent=1))
-            os.replace(meta, self.directory / "state.json")
+        write_json(self.directory / "state.json", dict(state, arrays=name), comm=self.comm)
+        if self.comm.rank == 0:
             for old in self.directory.glob("state-*.h5"):
                 if old.name != name:
                     old.unlink()

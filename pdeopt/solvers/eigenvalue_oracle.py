@@ -14,8 +14,8 @@ iterations with probability at least :math:`1 - \delta` whenever
 :math:`\lambda_{\min}(H) < -\epsilon` (Kuczyński & Woźniakowski 1992), :math:`U_H \ge \|H\|`.
 Here :math:`U_H` is the largest Ritz value magnitude met so far, updated as Lanczos runs, and
 the iterations are also capped by ``max_it``; the result says how many ran and whether they
-reached :math:`j_{\max}`. The Lanczos basis is fully reorthogonalised (the controls are a short replicated
-vector; the Hessian actions are the cost).
+reached :math:`j_{\max}`. The Lanczos basis is fully reorthogonalised (the controls are a short
+replicated vector; the Hessian actions are the cost).
 """
 
 import math
@@ -52,7 +52,8 @@ def _iteration_bound(n, delta, U, eps):
 
 def minimum_eigenvalue_oracle(H, n: int, eps: float, seed: int = 0, delta: float = 0.01,
                               max_it: int = 100) -> OracleResult:
-    r"""Find :math:`d` with :math:`d^THd \le -\epsilon/2`, or certify :math:`\lambda_{\min} \ge -\epsilon`.
+    r"""Find :math:`d` with :math:`d^THd \le -\epsilon/2`, or certify
+    :math:`\lambda_{\min} \ge -\epsilon`.
 
     Parameters
     ----------

@@ -1,71 +1,48 @@
-"""pdeopt's adapter to PETSc TAO: any reduced functional, any TAO method, the iterate kept.
+"""pdeopt's adapter to PETSc TAO: any array functional, any TAO method, the iterate kept.
 
 pyadjoint's ``TAOSolver`` looks up ``PETSc.TAO.Reason`` (petsc4py 3.26 has
 ``PETSc.TAO.ConvergedReason``) and so crashes on any stop but convergence, losing the
 iterate (DESIGN.md §3); this adapter reports every reason and always returns the last iterate.
+It takes arrays (an :class:`~pdeopt.problem.array_functional.ArrayFunctional`), not
+pyadjoint's ``MinimizationProblem``.
 """
 
-import time
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 from petsc4py import PETSc
 
+from pdeopt.control_vec import array_to_vec, create_control_vec, vec_to_array
 from pdeopt.errors import ConvergenceError, InputError
-from pdeopt.options import configure, inserted, reason_name
-from pdeopt.parallel import print0
-from pdeopt.problem.control_array import ControlArray, array_to_vec, vec_to_array
+from pdeopt.options import configure, inserted
+from pdeopt.problem.array_functional import ArrayFunctional
+from pdeopt.problem.counts import Counts
+from pdeopt.solvers.monitor import Monitor
+from pdeopt.solvers.reasons import TerminationReason
 from pdeopt.solvers.reduced_hessian import ReducedHessian
+from pdeopt.solvers.result import OptimizationResult
 
-__all__ = ["TAOSolver", "TAOResult"]
-
-
-@dataclass
-class TAOResult:
-    """What a TAO solve produced.
-
-    Attributes
-    ----------
-    theta
-        The last iterate (controls), whatever the reason for stopping.
-    reason
-        PETSc's converged reason, e.g. ``CONVERGED_GATOL`` or ``DIVERGED_MAXITS``.
-    converged
-        Whether TAO reports convergence (a positive reason).
-    iterations, objective, gradient_norm
-        At the last iterate.
-    history
-        One dict per iteration: ``iteration``, ``objective``, ``gradient_norm``, ``seconds``.
-    """
-
-    theta: np.ndarray
-    reason: str
-    converged: bool
-    iterations: int
-    objective: float
-    gradient_norm: float
-    history: list = field(default_factory=list)
+__all__ = ["TAOSolver"]
 
 
 class TAOSolver:
-    r"""Minimise a reduced functional :math:`\hat J` with PETSc TAO.
+    r"""Minimise :math:`\hat J` with PETSc TAO.
 
-    The controls are a distributed PETSc Vec, replicated as arrays on every rank; TAO sees the objective, the
-    gradient and, for Newton methods (``nls``, ``ntr``, ``bntr``), the Hessian as a PETSc
-    Python Mat whose action is one tangent-linear and one second-order adjoint sweep.
+    The controls are a distributed PETSc Vec, replicated as arrays on every rank; TAO sees the
+    objective, the gradient and, for Newton methods (``nls``, ``ntr``, ``bntr``), the Hessian
+    as a PETSc Python Mat whose action is one tangent-linear and one second-order adjoint
+    sweep.
 
     Parameters
     ----------
-    rf
-        A :class:`~pdeopt.problem.reduced_functional.ReducedFunctional` (or anything with
-        ``objective``, ``gradient``, ``hessian_action``, ``size`` and ``comm``).
+    Jhat
+        The :class:`~pdeopt.problem.array_functional.ArrayFunctional` to minimise.
     solver_parameters
-        TAO options without the prefix, e.g. ``{"tao_type": "lmvm", "tao_max_it": 100}``.
+        TAO options without the prefix, e.g. ``{"tao_type": "lmvm", "tao_max_it": 100}``, and
+        ``"monitor"`` to print a line per iteration on rank 0.
     options_prefix
-        Prefix for command-line overrides (``-pdeopt_tao_tao_type nls``).
-    monitor
-        Print one line per iteration on rank 0.
+        Prefix for command-line overrides (``-pdeopt_tao_tao_type nls``,
+        ``-pdeopt_tao_monitor``).
     callback
         ``callback(iteration, theta, objective, gradient_norm)`` after every iteration.
     gauss_newton
@@ -76,19 +53,25 @@ class TAOSolver:
         "tao_type": "lmvm", "tao_max_it": 100, "tao_gatol": 1e-7, "tao_grtol": 0.0,
         "tao_gttol": 0.0})
 
-    def __init__(self, rf, solver_parameters=None, options_prefix="pdeopt_tao_", monitor=True,
-                 callback=None, gauss_newton=False):
-        self.rf, self.monitor, self.callback = rf, monitor, callback
-        self.comm = rf.comm
+    def __init__(self, Jhat: ArrayFunctional, *, solver_parameters: dict | None = None,
+                 options_prefix: str = "pdeopt_tao_", callback=None,
+                 gauss_newton: bool = False):
+        if not isinstance(Jhat, ArrayFunctional):
+            raise InputError(f"TAOSolver minimises an ArrayFunctional (e.g. "
+                             f"pdeopt.ReducedFunctional), not a {type(Jhat).__name__}.")
+        self.Jhat, self.comm, self.callback = Jhat, Jhat.comm, callback
+        self.monitor, solver_parameters = Monitor.from_options(self.comm, solver_parameters,
+                                                               options_prefix)
         tao = PETSc.TAO().create(comm=self.comm)
-        self._x = ControlArray(rf.point, comm=self.comm).create_vec()
+        self._x = create_control_vec(Jhat.size, self.comm)
         tao.setSolution(self._x)
         tao.setObjectiveGradient(self._objective_gradient, self._x.duplicate())
-        self._H = ReducedHessian.petsc_mat(rf, self._x, gauss_newton=gauss_newton)
+        action = Jhat.gauss_newton_action if gauss_newton else Jhat.hessian_action
+        self._H = ReducedHessian.petsc_mat(action, self._x)
         tao.setHessian(self._hessian, self._H)
         tao.setMonitor(self._monitor)
-        self.tao = configure(tao, self.DEFAULT_SOLVER_PARAMETERS, solver_parameters, options_prefix)
-        self.history = []
+        self.tao = configure(tao, self.DEFAULT_SOLVER_PARAMETERS, solver_parameters,
+                             options_prefix)
 
     @property
     def type(self) -> str:
@@ -96,12 +79,12 @@ class TAOSolver:
         return self.tao.getType()
 
     def _array(self, vec):
-        return vec_to_array(vec, self.rf.size, self.comm)
+        return vec_to_array(vec, self.Jhat.size, self.comm)
 
     def _objective_gradient(self, tao, x, g):
         theta = self._array(x)
-        J = self.rf.objective(theta)
-        grad = self.rf.gradient(theta)
+        J = self.Jhat.objective(theta)
+        grad = self.Jhat.gradient(theta)
         if not np.isfinite(J) or not np.all(np.isfinite(grad)):
             # A non-finite trial point is rejected by the line search / trust region.
             J = np.inf
@@ -111,41 +94,39 @@ class TAOSolver:
     def _hessian(self, tao, x, H, P):
         self._H.getPythonContext().set_point(self._array(x))
 
+    def _counts(self) -> Counts:
+        return self.Jhat.counts - self._counts0
+
     def _monitor(self, tao):
         it = tao.getIterationNumber()
         f, gnorm, _ = tao.getSolutionNorm()
-        entry = {"iteration": int(it), "objective": float(f), "gradient_norm": float(gnorm),
-                 "seconds": time.perf_counter() - self._t0,
-                 "counts": dict(getattr(self.rf, "counts", {}))}
-        self.history.append(entry)
-        if self.monitor:
-            print0(f"{it:4d} TAO {self.type:6s} J {f:.10e} ||g|| {gnorm:.4e}", comm=self.comm)
+        self.monitor.record(f"{it:4d} TAO {self.type:6s} J {f:.10e} ||g|| {gnorm:.4e}",
+                            iteration=int(it), objective=float(f), gradient_norm=float(gnorm),
+                            counts=self._counts().as_dict())
         if self.callback is not None:
             self.callback(it, self._array(tao.getSolution()), f, gnorm)
 
-    def solve(self, theta=None) -> TAOResult:
-        """Run TAO from ``theta`` (default: the reduced functional's current point)."""
-        theta = self.rf.point if theta is None else np.asarray(theta, dtype=float)
-        if theta.shape != (self.rf.size,) or not np.all(np.isfinite(theta)):
-            raise InputError(f"TAO needs a finite starting point of size {self.rf.size}.")
+    def solve(self, theta=None) -> OptimizationResult:
+        """Run TAO from ``theta`` (default: the functional's current point)."""
+        theta = self.Jhat.check_point(self.Jhat.point if theta is None else theta)
         array_to_vec(theta, self._x)
-        self.history = []
-        self._t0 = time.perf_counter()
+        self.monitor = Monitor(self.comm, self.monitor.enabled)
+        self._counts0 = self.Jhat.counts
         with inserted(self.tao):
             self.tao.solve()
-        reason = self.tao.getConvergedReason()
-        name = reason_name(PETSc.TAO.ConvergedReason, reason)
-        x = self._array(self.tao.getSolution())
+        reason = TerminationReason.from_tao(self.tao.getConvergedReason())
         f, gnorm, _ = self.tao.getSolutionNorm()
-        result = TAOResult(theta=x, reason=name, converged=reason > 0,
-                           iterations=int(self.tao.getIterationNumber()),
-                           objective=float(f), gradient_norm=float(gnorm),
-                           history=self.history)
-        if reason == PETSc.TAO.ConvergedReason.DIVERGED_NAN:
+        result = OptimizationResult(theta=self._array(self.tao.getSolution()), reason=reason,
+                                    iterations=int(self.tao.getIterationNumber()),
+                                    objective=float(f), gradient_norm=float(gnorm),
+                                    counts=self._counts(), history=self.monitor.history)
+        self.monitor.note(f"TAOSolver {self.type}: {reason.name} ({reason.message}) after "
+                          f"{result.iterations} iterations")
+        if reason is TerminationReason.DIVERGED_NAN:
             error = ConvergenceError(
-                f"TAO {self.type} stopped with {name} after {result.iterations} iterations; "
-                f"reduce the time step or the scale of the initial controls. The last iterate "
-                f"is in the exception's .result.")
+                f"TAO {self.type} stopped with {reason.name} after {result.iterations} "
+                f"iterations; reduce the time step or the scale of the initial controls. The "
+                f"last iterate is in the exception's .result.")
             error.result = result
             raise error
         return result

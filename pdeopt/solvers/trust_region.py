@@ -5,12 +5,15 @@ At the iterate :math:`\theta_k` with gradient :math:`g_k` and Hessian action :ma
 
 .. math::
 
-    \min_p\ m_k(p) = g_k^T p + \tfrac12 p^T H_k p \quad\text{subject to}\quad \|p\|_{P} \le \Delta_k,
+    \min_p\ m_k(p) = g_k^T p + \tfrac12 p^T H_k p
+    \quad\text{subject to}\quad \|p\|_{P} \le \Delta_k,
 
-by a PETSc KSP of type ``stcg`` (Steihaug–Toint), ``nash`` or ``gltr``, in the norm of the
-preconditioner :math:`P` (Euclidean without one). CG stops at the boundary, on negative
-curvature (following it to the boundary) or at the relative residual
-:math:`\eta_k` of the Eisenstat–Walker forcing (choice 2),
+with :math:`H_k` a :mod:`~pdeopt.solvers.hessian_model` (exact, Gauss–Newton, subsampled) and
+the solve a :mod:`~pdeopt.solvers.subproblem` strategy: by default a PETSc KSP of type
+``stcg`` (Steihaug–Toint), ``nash`` or ``gltr``, in the norm of the preconditioner :math:`P`
+(Euclidean without one), which stops at the boundary, on negative curvature (following it to
+the boundary) or at the relative residual :math:`\eta_k` of the Eisenstat–Walker forcing
+(choice 2),
 
 .. math::
 
@@ -26,73 +29,32 @@ the boundary (Nocedal & Wright, Alg. 4.1). A non-finite objective at a trial poi
 rejected step.
 """
 
-import ctypes
-import enum
-import json
-import time
-from dataclasses import dataclass, field, fields
-from pathlib import Path
-from types import MappingProxyType
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
-from petsc4py import PETSc
 
+from pdeopt.control_vec import create_control_vec
 from pdeopt.errors import ConvergenceError, InputError, OptionError
-from pdeopt.options import configure, inserted, reason_name
-from pdeopt.parallel import print0
-from pdeopt.problem.control_array import array_to_vec, create_control_vec, vec_to_array
-from pdeopt.solvers.capped_cg import capped_cg
+from pdeopt.problem.array_functional import ArrayFunctional
+from pdeopt.problem.counts import Counts
 from pdeopt.solvers.checkpoint import OptimizerCheckpoint
-from pdeopt.solvers.eigenvalue_oracle import minimum_eigenvalue_oracle
+from pdeopt.solvers.hessian_model import ExactHessian, HessianModel
+from pdeopt.solvers.monitor import Monitor
+from pdeopt.solvers.preconditioners.base import TrustRegionPC
+from pdeopt.solvers.reasons import TerminationReason
 from pdeopt.solvers.reduced_hessian import ReducedHessian
+from pdeopt.solvers.result import OptimizationResult
+from pdeopt.solvers.subproblem import KSPSubproblem, Step, Subproblem
 
-__all__ = ["TrustRegionNewtonCG", "TrustRegionParameters", "TrustRegionResult",
-           "TerminationReason"]
-
-# KSPCGSetRadius and KSPCGGetNormD have no petsc4py binding: call PETSc's C API on the handle.
-_libpetsc = ctypes.CDLL(PETSc.__file__)
-_libpetsc.KSPCGSetRadius.argtypes = [ctypes.c_void_p, ctypes.c_double]
-_libpetsc.KSPCGGetNormD.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_double)]
-
-
-def _set_radius(ksp, radius):
-    if _libpetsc.KSPCGSetRadius(ksp.handle, radius):
-        raise ConvergenceError(f"KSPCGSetRadius({radius}) failed for KSP type {ksp.getType()}.")
-
-
-def _step_norm(ksp):
-    norm = ctypes.c_double()
-    if _libpetsc.KSPCGGetNormD(ksp.handle, ctypes.byref(norm)):
-        raise ConvergenceError(f"KSPCGGetNormD failed for KSP type {ksp.getType()}.")
-    return norm.value
-
-
-class TerminationReason(enum.Enum):
-    """Why :class:`TrustRegionNewtonCG` stopped; ``converged`` and ``message`` describe it."""
-
-    CONVERGED_GATOL = "the gradient norm fell below gatol"
-    CONVERGED_GRTOL = "the gradient norm fell below grtol times its initial value"
-    CONVERGED_SECOND_ORDER = ("the gradient norm fell below gatol or grtol and the minimum "
-                              "eigenvalue oracle certified lambda_min(H) >= -capped_cg_epsilon")
-    CONVERGED_FMIN = "the objective fell to fmin or below"
-    DIVERGED_MAXITS = "the iteration limit max_it was reached"
-    DIVERGED_MAXTIME = "the wall-time limit max_seconds was reached"
-    DIVERGED_TR_REDUCTION = ("the trust region shrank below radius_min: the model does not "
-                             "predict the objective (check the gradient with taylor_check)")
-    DIVERGED_LINEAR_SOLVE = "the trust-region subproblem solve failed (PETSc's reason follows)"
-
-    @property
-    def converged(self) -> bool:
-        return self.name.startswith("CONVERGED")
-
-    @property
-    def message(self) -> str:
-        return self.value
+__all__ = ["TrustRegionNewtonCG", "TrustRegionParameters", "TrustRegionState"]
 
 
 @dataclass(frozen=True)
 class TrustRegionParameters:
-    r"""Settings of the outer trust-region loop (the inner KSP takes PETSc options).
+    r"""Settings of the outer trust-region loop.
+
+    The subproblem solver, the model Hessian and the preconditioner are objects given to
+    :class:`TrustRegionNewtonCG`; the subproblem's KSP takes PETSc options.
 
     Attributes
     ----------
@@ -107,48 +69,14 @@ class TrustRegionParameters:
         (a resumed solve counts the time before the interruption), with the state
         checkpointed, so that a batch job's time slot is not overrun.
     radius
-        :math:`\Delta_0`; ``None`` takes the length of the preconditioned gradient,
-        :math:`\|P^{-1}g_0\|_P`.
+        :math:`\Delta_0`; ``None`` takes the subproblem's default, for the KSP the length of
+        the preconditioned gradient :math:`\|P^{-1}g_0\|_P`.
     radius_max, radius_min
         Bounds on :math:`\Delta`; below ``radius_min`` the solve stops.
     eta0, eta1, eta2
         Acceptance, shrink and growth thresholds on :math:`\rho`.
     shrink, grow
         :math:`\gamma_1` and :math:`\gamma_2`.
-    subproblem
-        ``"ksp"`` (default): the KSP of ``solver_parameters`` (``stcg``, ``nash``, ``gltr``);
-        ``"capped_cg"``: capped CG on :math:`(H + 2\epsilon I)d = -g`
-        (:func:`~pdeopt.solvers.capped_cg.capped_cg`, Royer, O'Neill & Wright 2020), its
-        iterates cut at the trust region's boundary and its negative-curvature directions
-        taken to it, the trust-region Newton-CG of Curtis, Robinson, Royer & Wright (2021):
-        where the gradient tests are met, the minimum eigenvalue oracle
-        (:func:`~pdeopt.solvers.eigenvalue_oracle.minimum_eigenvalue_oracle`) either certifies
-        :math:`\lambda_{\min}(H) \ge -\epsilon` (``CONVERGED_SECOND_ORDER``) or gives a
-        direction of curvature :math:`\le -\epsilon/2` that the step follows to the boundary,
-        so the method leaves saddle points. Euclidean norm, no preconditioner, at most
-        ``ksp_max_it`` iterations per subproblem.
-    capped_cg_epsilon, capped_cg_zeta
-        :math:`\epsilon` (the curvature tolerance :math:`\epsilon_H`) and :math:`\zeta` of
-        capped CG.
-    oracle_max_it, oracle_delta, oracle_seed
-        The oracle's most Lanczos steps, its failure probability :math:`\delta` and the seed of
-        its random starts (the iteration number is added). When ``oracle_max_it`` stops it
-        before its bound :math:`j_{\max}`, the solve ends ``CONVERGED_GATOL`` (or ``GRTOL``):
-        first-order only.
-    hessian
-        ``"exact"`` (default) or ``"gauss_newton"``: the SPD Gauss-Newton model, which far
-        from a minimum spends the CG iterations on curvature that the exact Hessian's
-        negative directions cut short.
-    hessian_sample, hessian_sample_seed
-        The fraction :math:`f \in (0, 1]` of the batch whose Hessian (or Gauss-Newton) model
-        the subproblem uses, a uniform sample drawn afresh at every accepted iterate with the
-        seed ``(hessian_sample_seed, iteration)``: the subsampled Hessian of Byrd, Chin,
-        Neveitt & Nocedal (SIAM J. Optim. 2011). A Hessian action then costs :math:`f` of the
-        whole batch's, and the objective, the gradient and the ratio test stay exact, so the
-        trust region's convergence theory (any bounded model Hessian) holds. Needs a
-        functional with ``subsample``
-        (:class:`~pdeopt.problem.reduced_functional.ReducedFunctional`,
-        :class:`~pdeopt.problem.ensemble.EnsembleReducedFunctional`).
     forcing
         ``"eisenstat_walker"`` (default) or ``"fixed"`` (the KSP's own ``ksp_rtol``).
     eta_max
@@ -168,35 +96,13 @@ class TrustRegionParameters:
     eta2: float = 0.75
     shrink: float = 0.25
     grow: float = 2.0
-    subproblem: str = "ksp"
-    capped_cg_epsilon: float = 1e-6
-    capped_cg_zeta: float = 0.5
-    oracle_max_it: int = 100
-    oracle_delta: float = 0.01
-    oracle_seed: int = 0
-    hessian: str = "exact"
-    hessian_sample: float = 1.0
-    hessian_sample_seed: int = 0
     forcing: str = "eisenstat_walker"
     eta_max: float = 0.5
 
     def __post_init__(self):
-        if self.subproblem not in ("ksp", "capped_cg"):
-            raise OptionError(f"subproblem must be 'ksp' or 'capped_cg', got {self.subproblem!r}.")
-        if self.capped_cg_epsilon <= 0 or not 0 < self.capped_cg_zeta < 1:
-            raise OptionError("need capped_cg_epsilon > 0 and 0 < capped_cg_zeta < 1.")
-        if self.oracle_max_it < 1 or not 0 < self.oracle_delta < 1:
-            raise OptionError("need oracle_max_it >= 1 and 0 < oracle_delta < 1.")
-        if self.hessian not in ("exact", "gauss_newton"):
-            raise OptionError(f"hessian must be 'exact' or 'gauss_newton', got {self.hessian!r}.")
-        if not 0 < self.hessian_sample <= 1:
-            raise OptionError(f"hessian_sample is a fraction of the batch in (0, 1], got "
-                              f"{self.hessian_sample}.")
-        if self.hessian_sample < 1 and self.subproblem == "capped_cg":
-            raise OptionError("capped CG's second-order certificate is about the whole batch's "
-                              "Hessian: use hessian_sample=1 with subproblem='capped_cg'.")
         if self.forcing not in ("eisenstat_walker", "fixed"):
-            raise OptionError(f"forcing must be 'eisenstat_walker' or 'fixed', got {self.forcing!r}.")
+            raise OptionError(f"forcing must be 'eisenstat_walker' or 'fixed', got "
+                              f"{self.forcing!r}.")
         if not 0 <= self.eta0 < self.eta1 < self.eta2 < 1 or not 0 < self.shrink < 1 < self.grow:
             raise OptionError("need 0 <= eta0 < eta1 < eta2 < 1 and 0 < shrink < 1 < grow.")
         if self.max_it < 0 or (self.radius is not None and self.radius <= 0):
@@ -205,415 +111,328 @@ class TrustRegionParameters:
             raise OptionError("need max_seconds > 0 and fmin not NaN.")
 
     @classmethod
-    def from_dict(cls, values):
+    def from_dict(cls, values) -> "TrustRegionParameters":
         """The parameters from a dict, rejecting keys that are not parameters."""
         if isinstance(values, cls):
             return values
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values or {}) - known)
         if unknown:
-            raise OptionError(f"unknown trust-region parameters {unknown}; known: {sorted(known)}.")
+            raise OptionError(f"unknown trust-region parameters {unknown}; known: "
+                              f"{sorted(known)}. The subproblem and the Hessian model are "
+                              f"objects: subproblem=CappedCGSubproblem(...), "
+                              f"hessian=GaussNewtonHessian() or SubsampledHessian(...).")
         return cls(**(values or {}))
 
 
 @dataclass
-class TrustRegionResult:
-    """What a trust-region solve produced.
+class TrustRegionState:
+    """The state of the loop between iterations: what a checkpoint stores besides the arrays.
 
     Attributes
     ----------
-    theta
-        The last accepted iterate, whatever the reason for stopping.
-    reason
-        A :class:`TerminationReason`.
-    iterations, objective, gradient_norm, radius
-        At the end.
+    iteration
+        Iterations done.
+    radius
+        :math:`\\Delta_k`.
+    eta, gnorm_prev
+        The last accepted step's forcing term and the gradient norm before it
+        (Eisenstat–Walker).
+    gnorm0
+        :math:`\\|g_0\\|`, for ``grtol``.
+    accepted_at
+        The iteration at which the current iterate was accepted (the subsampled Hessian's
+        draw).
     counts
-        ``forward``, ``adjoint`` (sweeps over the whole batch), ``hessian_actions``,
-        ``ksp_iterations``, ``rejected``, and ``work``: forward+adjoint equivalents of every
-        sweep (a forward or adjoint 1, a Hessian action 2), a subsample's at its fraction.
+        The solve's :class:`~pdeopt.problem.counts.Counts` so far.
     history
-        One dict per iteration (the monitor line's fields).
+        The monitor's entries.
     """
 
-    theta: np.ndarray
-    reason: TerminationReason
-    iterations: int
-    objective: float
-    gradient_norm: float
-    radius: float
-    counts: dict = field(default_factory=dict)
+    iteration: int = 0
+    radius: float | None = None
+    eta: float | None = None
+    gnorm_prev: float | None = None
+    gnorm0: float | None = None
+    accepted_at: int = 0
+    counts: Counts = field(default_factory=Counts)
     history: list = field(default_factory=list)
 
-    @property
-    def converged(self) -> bool:
-        return self.reason.converged
+    def as_dict(self) -> dict:
+        """JSON-serialisable."""
+        return dict(asdict(self), counts=self.counts.as_dict())
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrustRegionState":
+        """The state of :meth:`as_dict`'s output."""
+        return cls(**dict(values, counts=Counts.from_dict(values["counts"])))
 
 
 class TrustRegionNewtonCG:
-    r"""Minimise :math:`\hat J(\theta)` by trust-region Newton-CG with PETSc KSP subproblem solves.
+    r"""Minimise :math:`\hat J(\theta)` by trust-region Newton-CG.
 
     Parameters
     ----------
     Jhat
-        A reduced functional with ``objective(theta)``, ``gradient(theta)``,
-        ``hessian_action(theta, direction)``, ``size``, ``comm``, ``point`` and ``counts``
-        (e.g. :class:`~pdeopt.problem.reduced_functional.ReducedFunctional`).
+        The :class:`~pdeopt.problem.array_functional.ArrayFunctional` to minimise (e.g.
+        :class:`~pdeopt.problem.reduced_functional.ReducedFunctional`).
     parameters
         :class:`TrustRegionParameters` or a dict of them.
+    hessian
+        The model Hessian, a :class:`~pdeopt.solvers.hessian_model.HessianModel`: exact
+        (default), :class:`~pdeopt.solvers.hessian_model.GaussNewtonHessian` or
+        :class:`~pdeopt.solvers.hessian_model.SubsampledHessian`.
+    subproblem
+        The :class:`~pdeopt.solvers.subproblem.Subproblem` solver:
+        :class:`~pdeopt.solvers.subproblem.KSPSubproblem` (default) or
+        :class:`~pdeopt.solvers.subproblem.CappedCGSubproblem`.
     preconditioner
-        ``None`` or a PETSc Python PC context from :mod:`pdeopt.solvers.preconditioners`; it
-        also defines the trust-region norm.
+        ``None`` or a :class:`~pdeopt.solvers.preconditioners.base.TrustRegionPC`; it also
+        defines the trust-region norm.
     solver_parameters
-        PETSc options of the subproblem KSP without the prefix, e.g. ``{"ksp_type": "gltr"}``.
+        PETSc options of the subproblem's KSP without the prefix, e.g.
+        ``{"ksp_type": "gltr"}``, and ``"monitor"`` to print a line per iteration on rank 0.
     options_prefix
-        Prefix for command-line overrides (``-pdeopt_tr_ksp_type nash``).
-    monitor
-        Print one line per iteration on rank 0.
+        Prefix for command-line overrides (``-pdeopt_tr_ksp_type nash``,
+        ``-pdeopt_tr_monitor``, ``-pdeopt_tr_pc_lmvm_mat_lmvm_hist_size 5``).
     checkpoint
-        A directory: the optimiser state is written there atomically after every iteration
+        A directory: the state is written there atomically after every iteration
         (:class:`~pdeopt.solvers.checkpoint.OptimizerCheckpoint`), and ``solve(resume=True)``
         continues from it.
+    callback
+        ``callback(iteration, theta, objective, gradient_norm)`` at every accepted iterate.
     """
 
-    DEFAULT_SOLVER_PARAMETERS = MappingProxyType({
-        "ksp_type": "stcg", "ksp_max_it": 50, "ksp_rtol": 0.5, "ksp_atol": 0.0})
-    KSP_TYPES = ("stcg", "nash", "gltr")
-    COUNTS = ("forward", "adjoint", "hessian_actions", "ksp_iterations", "rejected", "work")
-
-    def __init__(self, Jhat, parameters=None, preconditioner=None, solver_parameters=None,
-                 options_prefix="pdeopt_tr_", monitor=True, checkpoint=None, callback=None):
-        self.Jhat, self.comm = Jhat, Jhat.comm
-        self.callback = callback
+    def __init__(self, Jhat: ArrayFunctional, *, parameters=None,
+                 hessian: HessianModel | None = None, subproblem: Subproblem | None = None,
+                 preconditioner: TrustRegionPC | None = None,
+                 solver_parameters: dict | None = None, options_prefix: str = "pdeopt_tr_",
+                 checkpoint=None, callback=None):
+        if not isinstance(Jhat, ArrayFunctional):
+            raise InputError(f"TrustRegionNewtonCG minimises an ArrayFunctional (e.g. "
+                             f"pdeopt.ReducedFunctional), not a {type(Jhat).__name__}.")
+        self.Jhat, self.comm, self.callback = Jhat, Jhat.comm, callback
         self.parameters = TrustRegionParameters.from_dict(parameters)
-        self.monitor = monitor
+        self.hessian = (ExactHessian() if hessian is None else hessian).bind(Jhat)
+        self.subproblem = KSPSubproblem() if subproblem is None else subproblem
+        self.preconditioner = preconditioner
+        if not self.hessian.whole_batch and not isinstance(self.subproblem, KSPSubproblem):
+            raise OptionError("capped CG's second-order certificate is about the whole batch's "
+                              "Hessian: use ExactHessian or GaussNewtonHessian with "
+                              "CappedCGSubproblem.")
+        self.monitor, solver_parameters = Monitor.from_options(self.comm, solver_parameters,
+                                                               options_prefix)
         self.checkpoint = None if checkpoint is None else OptimizerCheckpoint(checkpoint,
                                                                               comm=self.comm)
-        self._x = create_control_vec(Jhat.size, self.comm)
-        self._g, self._p = self._x.duplicate(), self._x.duplicate()
-        self.H = ReducedHessian.petsc_mat(Jhat, self._x,
-                                          gauss_newton=self.parameters.hessian == "gauss_newton")
-        ksp = PETSc.KSP().create(comm=self.comm)
-        ksp.setOperators(self.H)
-        pc = ksp.getPC()
-        self.preconditioner = preconditioner
-        if preconditioner is None:
-            pc.setType(PETSc.PC.Type.NONE)
-        else:
-            pc.setType(PETSc.PC.Type.PYTHON)
-            pc.setPythonContext(preconditioner)
-        self.ksp = configure(ksp, self.DEFAULT_SOLVER_PARAMETERS, solver_parameters,
-                             options_prefix)
-        if self.ksp.getType() not in self.KSP_TYPES:
-            raise OptionError(f"the trust-region subproblem needs ksp_type in {self.KSP_TYPES}, "
-                              f"got {self.ksp.getType()!r}.")
-        if self.ksp.getPC().getType() not in ("none", "python"):
-            raise OptionError("give the preconditioner as an object (preconditioner=...), "
-                              "not as pc_type: it also defines the trust-region norm.")
-        if self.parameters.subproblem == "capped_cg" and preconditioner is not None:
-            raise OptionError("capped CG works in the Euclidean norm: no preconditioner.")
-        if self.parameters.hessian_sample < 1 and not hasattr(Jhat, "subsample"):
-            raise OptionError(f"hessian_sample < 1 needs a functional with subsample(); "
-                              f"{type(Jhat).__name__} has none: use hessian_sample=1.")
+        self.H = ReducedHessian.petsc_mat(self.hessian.action,
+                                          create_control_vec(Jhat.size, self.comm))
+        self.subproblem.setup(self.H, preconditioner, solver_parameters, options_prefix)
 
-    # -- helpers ------------------------------------------------------------------------------
-    def _array(self, vec):
-        return vec_to_array(vec, self.Jhat.size, self.comm)
-
-    def _evaluate(self, theta):
-        """:math:`\\hat J(\\theta)`; ``inf`` where it is not finite or a solve inside it (an
-        implicit layer's) diverged, so that a trial point there is a rejected step."""
-        with np.errstate(all="ignore"):
-            try:
-                f = float(self.Jhat.objective(theta))
-            except (FloatingPointError, ConvergenceError):
-                f = np.inf
-        return f if np.isfinite(f) else np.inf
-
-    def _forcing(self, state, gnorm):
+    def solve(self, theta=None, resume: bool = False) -> OptimizationResult:
+        """Minimise from ``theta`` (default: the functional's point), or resume from the
+        checkpoint directory."""
         p = self.parameters
-        if p.forcing == "fixed":
-            return self.ksp.getTolerances()[0]
-        eta_prev, gnorm_prev = state["eta"], state["gnorm_prev"]
-        if eta_prev is None:
-            eta = p.eta_max
-        else:
-            eta = 0.9 * (gnorm / gnorm_prev) ** 2
-            safeguard = 0.9 * eta_prev ** 2
-            if safeguard > 0.1:
-                eta = max(eta, safeguard)
-            eta = min(eta, p.eta_max)
-        return max(eta, 1e-12)
+        state, theta = self._start(theta, resume)
+        f, g = self._objective(theta), self.Jhat.gradient(theta)
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            raise InputError("the objective or its gradient is not finite at the starting "
+                             "point: check the data and the scale of the initial controls.")
+        gnorm = float(np.linalg.norm(g))
+        self.hessian.accept(theta, state.accepted_at)
+        if not resume:
+            state.gnorm0 = gnorm
+            self._accept_preconditioner(theta, g)
+        if state.radius is None:
+            state.radius = self.subproblem.initial_radius(g)
+        self.monitor = Monitor(self.comm, self.monitor.enabled, state.history)
+        if not state.history:
+            self._record(state, f, gnorm)
+        while True:
+            reason, step = self._stop_test(state, f, gnorm), None
+            if reason in (TerminationReason.CONVERGED_GATOL, TerminationReason.CONVERGED_GRTOL):
+                reason, step = self._certify(state, theta, g, reason)
+            if reason is not None:
+                break
+            # the subproblem: min g.p + p.Hp/2 within the radius
+            self.H.getPythonContext().set_point(theta)
+            eta = self._forcing(state, gnorm)
+            if step is None:
+                step = self.subproblem.solve(lambda v: self.hessian.action(theta, v), g,
+                                             state.radius, eta)
+            self._extra += Counts(ksp_iterations=step.iterations)
+            if step.failed:
+                reason = TerminationReason.DIVERGED_LINEAR_SOLVE
+                break
+            # the ratio test
+            trial = theta + step.p
+            f_trial = self._objective(trial) if step.predicted > 0 else np.inf
+            rho = self._ratio(f, f_trial, step.predicted)
+            state.radius = self._new_radius(state.radius, rho, step)
+            accepted = rho > p.eta0
+            if accepted:
+                g_trial = self.Jhat.gradient(trial)
+                accepted = bool(np.all(np.isfinite(g_trial)))
+                if not accepted:
+                    state.radius = p.shrink * min(step.norm, state.radius)
+            if accepted:
+                theta, f, g, gnorm = self._accept(state, trial, f_trial, g_trial, gnorm, eta)
+            else:
+                self._extra += Counts(rejected=1)
+            state.iteration += 1
+            self._record(state, f, gnorm, rho, step, accepted)
+            self._save(state, theta)
+        return self._finish(state, reason, theta, f, gnorm, step)
 
-    def _initial_radius(self, g):
-        """:math:`\\|P^{-1}g\\|_P = (g^T P^{-1} g)^{1/2}` (the Euclidean :math:`\\|g\\|` without a PC)."""
-        array_to_vec(g, self._g)
-        z = self._g.duplicate()
-        self.ksp.getPC().apply(self._g, z)
-        return float(np.sqrt(max(self._g.dot(z), 0.0))) or 1.0
-
-    # -- the solve ------------------------------------------------------------------------------
-    def solve(self, theta=None, resume=False) -> TrustRegionResult:
-        """Minimise from ``theta`` (default: the reduced functional's point), or resume from
-        the checkpoint directory."""
-        p = self.parameters
+    # -- the pieces of the loop ---------------------------------------------------------------
+    def _start(self, theta, resume):
+        """The state and the iterate to start from; the counts' baseline."""
         if resume:
             if self.checkpoint is None:
                 raise InputError("resume=True needs checkpoint=<directory>.")
-            state, arrays = self.checkpoint.load()
+            values, arrays = self.checkpoint.load()
             theta = arrays["theta"]
             if self.Jhat.size != theta.size:
                 raise InputError(f"the checkpoint holds {theta.size} controls, the problem "
                                  f"has {self.Jhat.size}.")
-            if self.preconditioner is not None and hasattr(self.preconditioner, "restore"):
+            if self.preconditioner is not None:
                 self.preconditioner.restore(arrays)
+            state = TrustRegionState.from_dict(values)
         else:
-            theta = (self.Jhat.point if theta is None else np.asarray(theta, dtype=float)).copy()
-            if theta.shape != (self.Jhat.size,) or not np.all(np.isfinite(theta)):
-                raise InputError(f"the starting point must be a finite vector of size "
-                                 f"{self.Jhat.size}; it has shape {theta.shape} and "
-                                 f"{np.count_nonzero(~np.isfinite(theta))} non-finite entries.")
-            state = {"iteration": 0, "radius": p.radius, "eta": None, "gnorm_prev": None,
-                     "gnorm0": None, "counts": dict.fromkeys(self.COUNTS, 0), "history": [],
-                     "sample_iteration": 0}
-        self._model, self._retired = self.Jhat, dict.fromkeys(("hessian_actions", "work"), 0)
-        self._counts_base, self._counts_session = dict(state["counts"]), self._work()
-        self._ksp_its = 0
-        f = self._evaluate(theta)
-        if not np.isfinite(f):
-            raise InputError("the objective is not finite at the starting point: check the "
-                             "data and the scale of the initial controls.")
-        g = self.Jhat.gradient(theta)
-        if not np.all(np.isfinite(g)):
-            raise InputError("the gradient is not finite at the starting point.")
+            theta = self.Jhat.check_point(self.Jhat.point if theta is None else theta).copy()
+            state = TrustRegionState(radius=self.parameters.radius)
+        self.hessian.bind(self.Jhat)
+        self._base, self._sweeps0, self._extra = state.counts, self._sweeps(), Counts()
+        return state, theta
+
+    def _stop_test(self, state, f, gnorm):
+        """The first test that stops the solve, or ``None``."""
+        p = self.parameters
+        if gnorm <= p.gatol:
+            return TerminationReason.CONVERGED_GATOL
+        if gnorm <= p.grtol * state.gnorm0:
+            return TerminationReason.CONVERGED_GRTOL
+        if f <= p.fmin:
+            return TerminationReason.CONVERGED_FMIN
+        if state.iteration >= p.max_it:
+            return TerminationReason.DIVERGED_MAXITS
+        if np.isfinite(p.max_seconds) and self.comm.bcast(  # rank 0's clock decides
+                state.history[-1]["seconds"] >= p.max_seconds, root=0):
+            return TerminationReason.DIVERGED_MAXTIME
+        if state.radius < p.radius_min:
+            return TerminationReason.DIVERGED_TR_REDUCTION
+        return None
+
+    def _certify(self, state, theta, g, reason):
+        """At a first-order point: stop (first or second order), or a step out of it."""
+        self.H.getPythonContext().set_point(theta)
+        cert = self.subproblem.certify(lambda v: self.hessian.action(theta, v), g,
+                                       state.radius, state.iteration)
+        self._extra += Counts(ksp_iterations=cert.iterations)
+        self.monitor.note(cert.message)
+        if cert.escape is not None:
+            return None, cert.escape
+        return (TerminationReason.CONVERGED_SECOND_ORDER if cert.second_order else reason), None
+
+    def _forcing(self, state, gnorm):
+        r"""The relative tolerance :math:`\eta_k` of the subproblem (module docstring)."""
+        p = self.parameters
+        if p.forcing == "fixed":
+            return self.subproblem.rtol
+        if state.eta is None:
+            return p.eta_max
+        eta = 0.9 * (gnorm / state.gnorm_prev) ** 2
+        safeguard = 0.9 * state.eta ** 2
+        if safeguard > 0.1:
+            eta = max(eta, safeguard)
+        return max(min(eta, p.eta_max), 1e-12)
+
+    def _objective(self, theta):
+        r""":math:`\hat J(\theta)`; ``inf`` where it is not finite or a solve inside it (an
+        implicit layer's) diverged, so that a trial point there is a rejected step."""
+        with np.errstate(all="ignore"):
+            try:
+                f = float(self.Jhat.objective(theta))
+            except ConvergenceError:
+                f = np.inf
+        return f if np.isfinite(f) else np.inf
+
+    @staticmethod
+    def _ratio(f, f_trial, predicted):
+        r""":math:`\rho`, both reductions shifted by the round-off in :math:`f` (Conn, Gould &
+        Toint 2000, 17.4.2), so that steps predicted to gain less than round-off are judged by
+        about 1; :math:`-\infty` for a non-finite trial."""
+        if not (predicted > 0 and np.isfinite(f_trial)):
+            return -np.inf
+        delta = 10 * np.finfo(float).eps * max(1.0, abs(f))
+        return (f - f_trial + delta) / (predicted + delta)
+
+    def _new_radius(self, radius, rho, step: Step):
+        p = self.parameters
+        if rho <= p.eta0:  # below the failed step, so that the next one differs
+            return p.shrink * min(step.norm or radius, radius)
+        if rho < p.eta1:
+            return p.shrink * radius
+        if rho > p.eta2 and step.norm >= 0.99 * radius:
+            return min(p.grow * radius, p.radius_max)
+        return radius
+
+    def _accept(self, state, theta, f, g, gnorm_prev, eta):
+        """Move to the accepted trial point; the hooks that follow an accepted iterate."""
+        state.gnorm_prev, state.eta = gnorm_prev, eta
         gnorm = float(np.linalg.norm(g))
-        self._draw_sample(theta, state["sample_iteration"])
-        if not resume:
-            state["gnorm0"] = gnorm
-            self._update_preconditioner(theta, g)
-        if state["radius"] is None:
-            state["radius"] = self._initial_radius(g)
-        history = state["history"]
-        self._t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-        if not history:
-            self._record(state, f, gnorm, None, None, 0, "")
-        reason, ksp_reason = None, None
-        while reason is None:
-            it = state["iteration"]
-            if gnorm <= p.gatol:
-                reason = TerminationReason.CONVERGED_GATOL
-            elif gnorm <= p.grtol * state["gnorm0"]:
-                reason = TerminationReason.CONVERGED_GRTOL
-            elif f <= p.fmin:
-                reason = TerminationReason.CONVERGED_FMIN
-            elif it >= p.max_it:
-                reason = TerminationReason.DIVERGED_MAXITS
-            elif np.isfinite(p.max_seconds) and self.comm.bcast(
-                    history[-1]["seconds"] >= p.max_seconds, root=0):  # rank 0's clock decides
-                reason = TerminationReason.DIVERGED_MAXTIME
-            elif state["radius"] < p.radius_min:
-                reason = TerminationReason.DIVERGED_TR_REDUCTION
-            if reason is not None and reason.converged and p.subproblem == "capped_cg":
-                self.H.getPythonContext().set_point(theta)
-                oracle = self._oracle(theta, it)
-                if oracle.negative_curvature:
-                    reason = None
-                elif oracle.bound_met:
-                    reason = TerminationReason.CONVERGED_SECOND_ORDER
-            if reason is not None:
-                break
-            # -- the subproblem: H p = -g inside the trust region
-            eta = self._forcing(state, gnorm)
-            self.H.getPythonContext().set_point(theta, self._model)
-            if p.subproblem == "capped_cg" and gnorm <= max(p.gatol, p.grtol * state["gnorm0"]):
-                step, predicted, step_norm, ksp_its, ksp_reason = self._oracle_step(
-                    g, oracle, state["radius"])
-            elif p.subproblem == "capped_cg":
-                step, predicted, step_norm, ksp_its, ksp_reason = self._capped_cg_step(
-                    theta, g, state["radius"])
-            else:
-                _, atol, dtol, max_it = self.ksp.getTolerances()
-                self.ksp.setTolerances(rtol=eta, atol=atol, divtol=dtol, max_it=max_it)
-                _set_radius(self.ksp, state["radius"])
-                array_to_vec(-g, self._g)
-                self._p.zeroEntries()
-                with inserted(self.ksp):
-                    self.ksp.solve(self._g, self._p)
-                ksp_its = self.ksp.getIterationNumber()
-                code = self.ksp.getConvergedReason()
-                ksp_reason = reason_name(PETSc.KSP.ConvergedReason, code)
-                if code < 0 and code != PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT:
-                    reason = TerminationReason.DIVERGED_LINEAR_SOLVE
-                    break
-                step = self._array(self._p)
-                step_norm = _step_norm(self.ksp)
-                predicted = -self.ksp.getCGObjectiveValue()
-            self._ksp_its += ksp_its
-            # -- the ratio test
-            trial = theta + step
-            f_trial = self._evaluate(trial) if predicted > 0 else np.inf
-            # Both reductions shifted by the round-off in f (Conn, Gould & Toint 2000, 17.4.2),
-            # so that steps predicted to gain less than round-off are judged by ~1.
-            delta = 10 * np.finfo(float).eps * max(1.0, abs(f))
-            rho = (f - f_trial + delta) / (predicted + delta) \
-                if predicted > 0 and np.isfinite(f_trial) else -np.inf
-            accepted = rho > p.eta0
-            if not accepted:  # below the failed step, so that the next one differs
-                state["radius"] = p.shrink * min(step_norm or state["radius"], state["radius"])
-            elif rho < p.eta1:
-                state["radius"] = p.shrink * state["radius"]
-            elif rho > p.eta2 and step_norm >= 0.99 * state["radius"]:
-                state["radius"] = min(p.grow * state["radius"], p.radius_max)
-            if accepted:
-                g_trial = self.Jhat.gradient(trial)
-                if not np.all(np.isfinite(g_trial)):
-                    accepted = False
-                    state["radius"] = p.shrink * min(step_norm, state["radius"])
-            if accepted:
-                theta, f, g = trial, f_trial, g_trial
-                state["gnorm_prev"], state["eta"] = gnorm, eta
-                gnorm = float(np.linalg.norm(g))
-                state["sample_iteration"] = it + 1
-                self._draw_sample(theta, it + 1)
-                self._update_preconditioner(theta, g)
-                if self.callback is not None:
-                    self.callback(it + 1, theta, f, gnorm)
-            else:
-                self._counts_base["rejected"] += 1
-            state["iteration"] = it + 1
-            self._record(state, f, gnorm, rho, step_norm, ksp_its, ksp_reason, accepted)
-            if self.checkpoint is not None:
-                arrays = {"theta": theta}
-                if self.preconditioner is not None and hasattr(self.preconditioner, "state"):
-                    arrays.update(self.preconditioner.state())
-                self.checkpoint.save(state, arrays)
-        result = TrustRegionResult(theta=theta, reason=reason, iterations=state["iteration"],
-                                   objective=f, gradient_norm=gnorm, radius=state["radius"],
-                                   counts=self._counts(), history=history)
-        if self.monitor:
-            print0(f"TrustRegionNewtonCG: {reason.name} ({reason.message}) after "
-                   f"{result.iterations} iterations", comm=self.comm)
+        state.accepted_at = state.iteration + 1
+        self.hessian.accept(theta, state.accepted_at)
+        self._accept_preconditioner(theta, g)
+        if self.callback is not None:
+            self.callback(state.iteration + 1, theta, f, gnorm)
+        return theta, f, g, gnorm
+
+    def _accept_preconditioner(self, theta, g):
+        if self.preconditioner is not None:
+            self.preconditioner.accept(theta, g, self.Jhat)
+
+    def _sweeps(self) -> Counts:
+        """Sweeps done so far by the functional and the Hessian model."""
+        return self.Jhat.counts + self.hessian.counts
+
+    def _counts(self) -> Counts:
+        """The solve's counts, across resumes."""
+        return self._base + (self._sweeps() - self._sweeps0) + self._extra
+
+    def _record(self, state, f, gnorm, rho=None, step=None, accepted=True):
+        state.counts = self._counts()
+        finite_rho = rho is not None and np.isfinite(rho)
+        rho_s = f" rho {rho: .3e}" if rho is not None else ""
+        its = step.iterations if step else 0
+        reason = step.reason if step else ""
+        line = (f"{state.iteration:4d} TR {self.subproblem.name:4s} J {f:.10e} "
+                f"||g|| {gnorm:.4e} radius {state.radius:.3e}{rho_s} "
+                f"ksp {its:3d} {reason}{'' if accepted else ' rejected'}")
+        self.monitor.record(line, iteration=state.iteration, objective=f, gradient_norm=gnorm,
+                            radius=state.radius, rho=float(rho) if finite_rho else None,
+                            step_norm=step.norm if step else None, ksp_iterations=int(its),
+                            ksp_reason=reason, accepted=bool(accepted),
+                            counts=state.counts.as_dict())
+
+    def _save(self, state, theta):
+        if self.checkpoint is not None:
+            arrays = {"theta": theta}
+            if self.preconditioner is not None:
+                arrays.update(self.preconditioner.state())
+            self.checkpoint.save(state.as_dict(), arrays)
+
+    def _finish(self, state, reason, theta, f, gnorm, step):
+        result = OptimizationResult(theta=theta, reason=reason, iterations=state.iteration,
+                                    objective=f, gradient_norm=gnorm, counts=self._counts(),
+                                    history=state.history, radius=state.radius)
+        self.monitor.note(f"TrustRegionNewtonCG: {reason.name} ({reason.message}) after "
+                          f"{result.iterations} iterations")
         if reason is TerminationReason.DIVERGED_LINEAR_SOLVE:
             error = ConvergenceError(
-                f"the trust-region subproblem KSP {self.ksp.getType()} stopped with "
-                f"{ksp_reason} at iteration {state['iteration']}; check the Hessian action "
+                f"the trust-region subproblem KSP {self.subproblem.name} stopped with "
+                f"{step.reason} at iteration {state.iteration}; check the Hessian action "
                 f"(dot_test, taylor_check) and the preconditioner, which must be SPD. The last "
                 f"accepted iterate is in the exception's .result.")
             error.result = result
             raise error
         return result
-
-    def _oracle(self, theta, it):
-        p = self.parameters
-        H = self.H.getPythonContext()
-        oracle = minimum_eigenvalue_oracle(lambda v: H.action(theta, v), theta.size,
-                                           p.capped_cg_epsilon, seed=p.oracle_seed + it,
-                                           delta=p.oracle_delta, max_it=p.oracle_max_it)
-        self._ksp_its += oracle.iterations
-        if self.monitor:
-            found = (f"curvature {oracle.curvature:.3e}" if oracle.negative_curvature else
-                     f"no curvature below {-p.capped_cg_epsilon / 2:.3e}"
-                     f"{'' if oracle.bound_met else ' (stopped by oracle_max_it)'}")
-            print0(f"     minimum eigenvalue oracle: {oracle.iterations} Lanczos steps, "
-                   f"smallest Ritz value {oracle.smallest_ritz_value:.3e}, {found}",
-                   comm=self.comm)
-        return oracle
-
-    @staticmethod
-    def _oracle_step(g, oracle, radius):
-        """The oracle's direction to the boundary, downhill, and its predicted reduction."""
-        d = oracle.direction if g @ oracle.direction <= 0 else -oracle.direction
-        step = radius * d
-        predicted = -(g @ step + 0.5 * radius * radius * oracle.curvature)
-        return step, float(predicted), radius, 0, "ORACLE_NC"
-
-    def _capped_cg_step(self, theta, g, radius):
-        """The capped-CG step inside the radius, its predicted reduction and its report."""
-        p = self.parameters
-        H = self.H.getPythonContext()
-        kind, d, Hd, its = capped_cg(lambda v: H.action(theta, v), g, p.capped_cg_epsilon,
-                                     p.capped_cg_zeta, max_it=self.ksp.getTolerances()[3],
-                                     radius=radius)
-        norm_d = float(np.linalg.norm(d))
-        if kind in ("SOL", "BOUNDARY"):
-            scale = min(1.0, radius / norm_d)
-        else:  # to the boundary, downhill
-            scale = radius / norm_d * (-1.0 if g @ d > 0 else 1.0)
-        step = scale * d
-        predicted = -(g @ step + 0.5 * scale * scale * (d @ Hd))
-        return step, float(predicted), abs(scale) * norm_d, its, f"CAPPED_CG_{kind}"
-
-    def _update_preconditioner(self, theta, g):
-        if self.preconditioner is not None and hasattr(self.preconditioner, "update"):
-            self.preconditioner.update(theta, g, self.Jhat)
-
-    def _draw_sample(self, theta, iteration):
-        r"""The functional whose Hessian models :math:`\hat J`'s from ``theta`` on: a new
-        subsample of the batch (``hessian_sample < 1``) or :math:`\hat J` itself."""
-        p = self.parameters
-        if p.hessian_sample < 1:
-            if self._model is not self.Jhat:
-                for k, v in self._sample_work(self._model).items():
-                    self._retired[k] += v
-            self._model = self.Jhat.subsample(p.hessian_sample,
-                                              (p.hessian_sample_seed, iteration), theta=theta)
-
-    @staticmethod
-    def _sample_work(J):
-        """A subsample's Hessian actions and its sweeps' work at its fraction."""
-        c = J.counts
-        actions = c["soa"] + c.get("gauss_newton", 0)
-        return {"hessian_actions": actions,
-                "work": J.fraction * (c["forward"] + c["adjoint"] + 2 * actions)}
-
-    def _work(self):
-        """Sweeps done so far by the reduced functional and the Hessian's subsamples."""
-        c = self.Jhat.counts
-        actions = c["soa"] + c.get("gauss_newton", 0)
-        work = {"forward": c["forward"], "adjoint": c["adjoint"], "hessian_actions": actions,
-                "work": c["forward"] + c["adjoint"] + 2 * actions}
-        if self._model is not self.Jhat:
-            model = self._sample_work(self._model)
-            for k in self._retired:
-                work[k] += self._retired[k] + model[k]
-        return work
-
-    def _counts(self):
-        """Counts since the first iteration, across resumes."""
-        now = self._work()
-        counts = dict(self._counts_base)
-        for k in now:
-            counts[k] += now[k] - self._counts_session[k]
-        counts["ksp_iterations"] += self._ksp_its
-        return counts
-
-    def _record(self, state, f, gnorm, rho, step_norm, ksp_its, ksp_reason, accepted=True):
-        history = state["history"]
-        entry = {"iteration": state["iteration"], "objective": f, "gradient_norm": gnorm,
-                 "radius": state["radius"],
-                 "rho": None if rho is None or not np.isfinite(rho) else float(rho), "step_norm": step_norm,
-                 "ksp_iterations": int(ksp_its), "ksp_reason": ksp_reason,
-                 "accepted": bool(accepted), "seconds": time.perf_counter() - self._t0}
-        state["counts"] = self._counts()
-        entry["counts"] = dict(state["counts"])
-        history.append(entry)
-        if self.monitor:
-            rho_s = "" if rho is None else f" rho {rho: .3e}"
-            name = "ccg" if self.parameters.subproblem == "capped_cg" else self.ksp.getType()
-            print0(f"{entry['iteration']:4d} TR {name:4s} J {f:.10e} "
-                   f"||g|| {gnorm:.4e} radius {state['radius']:.3e}{rho_s} "
-                   f"ksp {ksp_its:3d} {ksp_reason}{'' if accepted else ' rejected'}",
-                   comm=self.comm)
-
-    def write_history(self, result: TrustRegionResult, path):
-        """Write ``result``'s history, counts and reason as JSON (rank 0, atomically)."""
-        if self.comm.rank == 0:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_text(json.dumps({"reason": result.reason.name,
-                                       "message": result.reason.message,
-                                       "counts": result.counts, "history": result.history},
-                                      indent=1))
-            tmp.replace(path)
-        self.comm.Barrier()

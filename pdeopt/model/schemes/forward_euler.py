@@ -1,6 +1,8 @@
 """Forward Euler on the ResNet forcing: a residual network."""
 
+from pdeopt.model.activation import Activation
 from pdeopt.model.forcing import ResNetForcing
+from pdeopt.model.operators import OperatorSet
 from pdeopt.model.schemes.scheme import EulerScheme
 
 __all__ = ["ForwardEulerScheme"]
@@ -21,5 +23,5 @@ class ForwardEulerScheme(EulerScheme):
 
     name = "forward_euler"
 
-    def __init__(self, operators, activation, step):
+    def __init__(self, operators: OperatorSet, activation: Activation, step: float):
         super().__init__(ResNetForcing(operators, activation), step)

@@ -1,32 +1,39 @@
 """The implicit-explicit scheme: explicit network forcing, implicit diffusion (IMEXnet)."""
 
-from types import MappingProxyType
-
 import numpy as np
 import firedrake as fd
 from petsc4py import PETSc
 
-from pdeopt.errors import ConvergenceError
-from pdeopt.options import configure, inserted, reason_name
+from pdeopt.model.activation import Activation
 from pdeopt.model.forcing import ResNetForcing
-from pdeopt.model.schemes.scheme import Scheme
+from pdeopt.model.operators import OperatorSet
+from pdeopt.model.schemes.scheme import EulerScheme
+from pdeopt.options import DIRECT_SOLVER_PARAMETERS, check_converged, configure, mat_solve
 
 __all__ = ["IMEXScheme"]
 
 
-class IMEXScheme(Scheme):
-    r"""IMEX network (Haber et al. 2019): one PETSc KSP solve per layer,
+class IMEXScheme(EulerScheme):
+    r"""IMEX network (Haber et al. 2019): an Euler step, then one implicit diffusion solve,
 
     .. math:: (M + hL)\,u_{k+1} = M\big(u_k + h\,\sigma(K_k u_k + b_k)\big),
-       \qquad L = \kappa h_x^2 \int \nabla u\cdot\nabla v\,\mathrm{d}x,
+       \qquad L = \kappa \int \big(h_x^2\,\partial_x u\,\partial_x v
+       + h_y^2\,\partial_y u\,\partial_y v\big)\,\mathrm{d}x,
 
-    with :math:`M` the lumped mass and :math:`\kappa` a diffusivity in pixel units. Writing
-    :math:`S = (M + hL)^{-1}M`, the step is :math:`u_{k+1} = S w_k`,
-    :math:`w_k = u_k + hF(u_k)`; its adjoint is :math:`\bar w_k = M (M + hL)^{-1} \lambda_{k+1}`
-    (:math:`M + hL` is symmetric), :math:`\lambda_k = \bar w_k + hF_u^T\bar w_k`. The operator
-    does not depend on the controls, so it is factorised once and every layer, adjoint and
-    second-order adjoint solve reuses it for the whole batch × channels block at once
-    (``KSPMatSolve``).
+    with :math:`M` the lumped mass and :math:`\kappa` a diffusivity in pixel units: each axis is
+    scaled by its own pixel size, as the second differences :math:`\delta_{xx} = h_x^2 M^{-1}A_x`
+    of :mod:`~pdeopt.model.operators` are, so on the image lattice :math:`L` does not depend on
+    the pixels' aspect ratio. On a mesh that is not a
+    :class:`~pdeopt.model.grid.PixelGrid`, :math:`h_x^2 = h_y^2 = (\operatorname{diam}K/\sqrt2)^2`
+    cell by cell.
+
+    Writing :math:`S = (M + hL)^{-1}M`, the step is :math:`u_{k+1} = S w_k` with
+    :math:`w_k = u_k + hF(u_k)` the :class:`~pdeopt.model.schemes.scheme.EulerScheme` step, so
+    each kernel is the Euler kernel followed (tangent) or preceded (adjoints) by :math:`S` or
+    :math:`S^T = M(M + hL)^{-1}` (:math:`M + hL` is symmetric): :math:`\bar w_k = S^T
+    \lambda_{k+1}`, :math:`\lambda_k = \bar w_k + hF_u^T\bar w_k`. The operator does not depend
+    on the controls, so it is factorised once and every layer, adjoint and second-order adjoint
+    solve reuses it for the whole batch × channels block at once (``KSPMatSolve``).
 
     Parameters
     ----------
@@ -39,25 +46,31 @@ class IMEXScheme(Scheme):
     diffusivity
         :math:`\kappa`.
     solver_parameters
-        PETSc options for the solve with :math:`M + hL`, default a MUMPS Cholesky factorisation.
+        PETSc options for the solve with :math:`M + hL`, default
+        :data:`~pdeopt.options.DIRECT_SOLVER_PARAMETERS` (a MUMPS Cholesky factorisation).
     options_prefix
         Prefix for command-line overrides, e.g. ``-pdeopt_imex_pc_type gamg``.
     """
 
     name = "imex"
-    DEFAULT_SOLVER_PARAMETERS = MappingProxyType({
-        "ksp_type": "preonly", "pc_type": "cholesky", "pc_factor_mat_solver_type": "mumps"})
+    DEFAULT_SOLVER_PARAMETERS = DIRECT_SOLVER_PARAMETERS
 
-    def __init__(self, operators, activation, step, *, diffusivity=1.0, solver_parameters=None,
-                 options_prefix="pdeopt_imex_"):
+    def __init__(self, operators: OperatorSet, activation: Activation, step: float, *,
+                 diffusivity: float = 1.0, solver_parameters: dict | None = None,
+                 options_prefix: str = "pdeopt_imex_"):
         super().__init__(ResNetForcing(operators, activation), step)
         self.diffusivity = float(diffusivity)
         V = operators.space
         mesh = V.mesh()
-        hc = fd.CellDiameter(mesh) / np.sqrt(2.0)
         u, v = fd.TrialFunction(V), fd.TestFunction(V)
+        if operators.cell_size is not None:
+            hx, hy = operators.cell_size
+            stiffness = hx**2 * u.dx(0) * v.dx(0) + hy**2 * u.dx(1) * v.dx(1)
+        else:
+            hc = fd.CellDiameter(mesh) / np.sqrt(2.0)
+            stiffness = hc**2 * fd.inner(fd.grad(u), fd.grad(v))
         a = (u * v * fd.dx(scheme="KMV", degree=1)
-             + self.h * self.diffusivity * hc**2 * fd.inner(fd.grad(u), fd.grad(v)) * fd.dx(degree=2))
+             + self.h * self.diffusivity * stiffness * fd.dx(degree=2))
         self.A = fd.assemble(a, mat_type="aij").petscmat
         self.m = operators.mass[:, None, None]
         self.ksp = PETSc.KSP().create(comm=mesh.comm)
@@ -65,55 +78,42 @@ class IMEXScheme(Scheme):
         configure(self.ksp, self.DEFAULT_SOLVER_PARAMETERS, solver_parameters, options_prefix)
         self.comm = mesh.comm
 
-    def _solve(self, rhs, k, what):
-        r"""Return :math:`(M + hL)^{-1}` ``rhs`` for a block ``(n, ...)``: one KSPMatSolve."""
-        shape = rhs.shape
-        n, p = shape[0], int(np.prod(shape[1:]))
-        B = np.asfortranarray(rhs.reshape(n, p))
-        X = np.empty_like(B, order="F")
-        sizes = ((n, PETSc.DETERMINE), (PETSc.DECIDE, p))
-        Bm = PETSc.Mat().createDense(sizes, array=B.ravel(order="F"), comm=self.comm)
-        Xm = PETSc.Mat().createDense(sizes, array=X.ravel(order="F"), comm=self.comm)
-        with inserted(self.ksp):
-            self.ksp.matSolve(Bm, Xm)
-        reason = self.ksp.getConvergedReason()
-        if reason < 0:
-            raise ConvergenceError(
-                f"IMEX {what} solve in layer {k} diverged with PETSc reason "
-                f"{reason_name(PETSc.KSP.ConvergedReason, reason)}; choose a robust solver through "
-                f"-{self.ksp.getOptionsPrefix()}pc_type (default: Cholesky by MUMPS).")
-        Bm.destroy()
-        Xm.destroy()
-        return np.ascontiguousarray(X).reshape(shape)
+    def _solve(self, rhs: np.ndarray, k: int, what: str) -> np.ndarray:
+        r""":math:`(M + hL)^{-1}` ``rhs`` for a block ``(n, ...)``: one KSPMatSolve."""
+        X = mat_solve(self.ksp, rhs)
+        check_converged(self.ksp, f"the IMEX {what} solve in layer {k}",
+                        f"choose a robust solver through -{self.ksp.getOptionsPrefix()}pc_type "
+                        f"(default: Cholesky by MUMPS).")
+        return X
+
+    def _S(self, w, k, what):
+        """:math:`S w = (M + hL)^{-1} M w`."""
+        return self._solve(self.m * w, k, what)
+
+    def _S_transpose(self, lam, k, what):
+        """:math:`S^T\\lambda = M (M + hL)^{-1} \\lambda`."""
+        return self.m * self._solve(lam, k, what)
 
     def step(self, k, state, th):
-        (u,) = state
-        F, z = self.forcing(u, th)
-        F *= self.h
-        F += u
-        F *= self.m
-        return (self._solve(F, k, "forward"),), z
+        """:math:`u_{k+1} = S(u_k + hF(u_k))`; the record is the Euler step's."""
+        (w,), z = super().step(k, state, th)
+        return (self._S(w, k, "forward"),), z
 
     def step_tlm(self, k, state, record, th, state_dot, th_dot):
-        F_dot, z_dot = self.forcing.tlm(state[0], record, th, state_dot[0], th_dot)
-        F_dot *= self.h
-        F_dot += state_dot[0]
-        F_dot *= self.m
-        return (self._solve(F_dot, k, "tangent-linear"),), z_dot
+        """:math:`\\dot u_{k+1} = S\\dot w_k`."""
+        (w_dot,), z_dot = super().step_tlm(k, state, record, th, state_dot, th_dot)
+        return (self._S(w_dot, k, "tangent-linear"),), z_dot
 
     def step_adjoint(self, k, state, record, th, lam_next):
-        w_bar = self.m * self._solve(lam_next[0], k, "adjoint")
-        u_bar, th_bar = self.forcing.adjoint(state[0], record, th, self.h * w_bar)
-        u_bar += w_bar
-        return (u_bar,), th_bar
+        r"""The Euler adjoint of :math:`\bar w_k = S^T\lambda_{k+1}`."""
+        w_bar = self._S_transpose(lam_next[0], k, "adjoint")
+        return super().step_adjoint(k, state, record, th, (w_bar,))
 
     def step_soa(self, k, state, record, th, state_dot, tlm_record, th_dot, lam_next, mu_next):
+        r"""The Euler second-order adjoint of :math:`(S^T\lambda_{k+1}, S^T\mu_{k+1})`, both
+        in one solve (:math:`S` does not depend on the state or the controls)."""
         c = lam_next[0].shape[-1]
-        both = self.m * self._solve(np.concatenate([lam_next[0], mu_next[0]], axis=-1), k,
-                                    "second-order adjoint")
-        w_bar, w_hat = both[..., :c], both[..., c:]
-        u_hat, th_hat = self.forcing.soa(state[0], record, th, state_dot[0], tlm_record, th_dot,
-                                         self.h * w_bar, self.h * w_hat)
-        u_hat += w_hat
-        return (u_hat,), th_hat
-
+        both = self._S_transpose(np.concatenate([lam_next[0], mu_next[0]], axis=-1), k,
+                                 "second-order adjoint")
+        return super().step_soa(k, state, record, th, state_dot, tlm_record, th_dot,
+                                (both[..., :c],), (both[..., c:],))

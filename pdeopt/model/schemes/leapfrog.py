@@ -1,6 +1,11 @@
 """The hyperbolic leapfrog scheme, started at second order."""
 
+import numpy as np
+
+from pdeopt.model.activation import Activation
+from pdeopt.model.control import LayerControl
 from pdeopt.model.forcing import SymmetricForcing
+from pdeopt.model.operators import OperatorSet
 from pdeopt.model.schemes.scheme import Scheme
 
 __all__ = ["LeapfrogScheme"]
@@ -22,39 +27,43 @@ class LeapfrogScheme(Scheme):
 
     name = "leapfrog"
 
-    def __init__(self, operators, activation, step):
+    def __init__(self, operators: OperatorSet, activation: Activation, step: float):
         super().__init__(SymmetricForcing(operators, activation), step)
 
     def _c(self, k):
         return (0.5 if k == 0 else 1.0) * self.h * self.h
 
-    def start(self, u0):
+    def start(self, u0: np.ndarray) -> tuple:
         return (u0, u0)
 
-    def start_adjoint(self, lam):
+    def start_adjoint(self, lam: tuple) -> np.ndarray:
         return lam[0] + lam[1]
 
-    def step(self, k, state, th):
+    def step(self, k: int, state: tuple, th: LayerControl) -> tuple[tuple, np.ndarray]:
         p, u = state
         F, z = self.forcing(u, th)
         F *= self._c(k)
         F += 2.0 * u - p
         return (u, F), z
 
-    def step_tlm(self, k, state, record, th, state_dot, th_dot):
+    def step_tlm(self, k: int, state: tuple, record: np.ndarray, th: LayerControl,
+                 state_dot: tuple, th_dot: LayerControl) -> tuple[tuple, np.ndarray]:
         p_dot, u_dot = state_dot
         F_dot, z_dot = self.forcing.tlm(state[1], record, th, u_dot, th_dot)
         F_dot *= self._c(k)
         F_dot += 2.0 * u_dot - p_dot
         return (u_dot, F_dot), z_dot
 
-    def step_adjoint(self, k, state, record, th, lam_next):
+    def step_adjoint(self, k: int, state: tuple, record: np.ndarray, th: LayerControl,
+                     lam_next: tuple) -> tuple[tuple, LayerControl]:
         lam_a, lam_b = lam_next
         u_bar, th_bar = self.forcing.adjoint(state[1], record, th, self._c(k) * lam_b)
         u_bar += lam_a + 2.0 * lam_b
         return (-lam_b, u_bar), th_bar
 
-    def step_soa(self, k, state, record, th, state_dot, tlm_record, th_dot, lam_next, mu_next):
+    def step_soa(self, k: int, state: tuple, record: np.ndarray, th: LayerControl,
+                 state_dot: tuple, tlm_record: np.ndarray, th_dot: LayerControl,
+                 lam_next: tuple, mu_next: tuple) -> tuple[tuple, LayerControl]:
         c = self._c(k)
         mu_a, mu_b = mu_next
         u_hat, th_hat = self.forcing.soa(state[1], record, th, state_dot[1], tlm_record, th_dot,

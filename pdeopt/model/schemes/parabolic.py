@@ -1,6 +1,8 @@
 """The parabolic (symmetric) scheme: a stable forward-Euler step of a dissipative flow."""
 
+from pdeopt.model.activation import Activation
 from pdeopt.model.forcing import SymmetricForcing
+from pdeopt.model.operators import OperatorSet
 from pdeopt.model.schemes.scheme import EulerScheme
 
 __all__ = ["ParabolicScheme"]
@@ -25,5 +27,5 @@ class ParabolicScheme(EulerScheme):
 
     name = "parabolic"
 
-    def __init__(self, operators, activation, step):
+    def __init__(self, operators: OperatorSet, activation: Activation, step: float):
         super().__init__(SymmetricForcing(operators, activation), step)

@@ -2,8 +2,8 @@ r"""The time-stepping scheme :math:`\Phi_h` of a network: one layer is one time 
 
 A scheme carries a state tuple from layer to layer (one array for one-step schemes, two for
 leapfrog) and exposes, per layer ``k``, four kernels that take every state they need as an
-argument and keep nothing between calls, so a sweep engine can run them under any
-checkpoint schedule (DESIGN.md §2):
+argument and keep nothing between calls (the network's store-all sweeps,
+:class:`~pdeopt.model.network.Network`, call them with the stored states; DESIGN.md §2):
 
 ``step(k, state, th) -> (state_next, record)``
     the forward step; ``record`` is what the reverse sweep needs besides ``state``.
@@ -11,11 +11,14 @@ checkpoint schedule (DESIGN.md §2):
     the tangent-linear step.
 ``step_adjoint(k, state, record, th, lam_next) -> (lam, th_bar)``
     the adjoint step (transposed Jacobians).
-``step_soa(k, state, record, th, state_dot, tlm_record, th_dot, lam_next, mu_next) -> (mu, th_hat)``
-    the second-order adjoint step: the tangent of ``step_adjoint``.
+``step_soa(k, state, record, th, state_dot, tlm_record, th_dot, lam_next, mu_next)``
+    ``-> (mu, th_hat)``, the second-order adjoint step: the tangent of ``step_adjoint``.
 """
 
 import numpy as np
+
+from pdeopt.model.control import LayerControl
+from pdeopt.model.forcing import Forcing
 
 __all__ = ["Scheme", "EulerScheme"]
 
@@ -33,23 +36,23 @@ class Scheme:
 
     name = None
 
-    def __init__(self, forcing, step: float):
+    def __init__(self, forcing: Forcing, step: float):
         self.forcing = forcing
         self.h = float(step)
 
-    def start(self, u0):
+    def start(self, u0: np.ndarray) -> tuple:
         """The state tuple of layer 0 from the lifted input ``u0``."""
         return (u0,)
 
-    def start_adjoint(self, lam):
+    def start_adjoint(self, lam: tuple) -> np.ndarray:
         """Transpose of :meth:`start`: the adjoint of ``u0``."""
         return lam[0]
 
-    def finish(self, state):
+    def finish(self, state: tuple) -> np.ndarray:
         """The network output :math:`u_N` from the last state."""
         return state[-1]
 
-    def finish_adjoint(self, state, lam_N):
+    def finish_adjoint(self, state: tuple, lam_N: np.ndarray) -> tuple:
         """Transpose of :meth:`finish`."""
         return tuple(np.zeros_like(s) for s in state[:-1]) + (lam_N,)
 
@@ -64,26 +67,36 @@ class EulerScheme(Scheme):
     :math:`\bar\theta_k = h F_\theta^T \lambda_{k+1}`.
     """
 
-    def step(self, k, state, th):
+    def step(self, k: int, state: tuple, th: LayerControl) -> tuple[tuple, np.ndarray]:
+        """:math:`u_{k+1} = u_k + hF(u_k)`; the record is the pre-activation :math:`z_k`."""
         (u,) = state
         F, z = self.forcing(u, th)
         F *= self.h
         F += u
         return (F,), z
 
-    def step_tlm(self, k, state, record, th, state_dot, th_dot):
+    def step_tlm(self, k: int, state: tuple, record: np.ndarray, th: LayerControl,
+                 state_dot: tuple, th_dot: LayerControl) -> tuple[tuple, np.ndarray]:
+        r""":math:`\dot u_{k+1} = \dot u_k + h\dot F`; the record is :math:`\dot z_k`."""
         F_dot, z_dot = self.forcing.tlm(state[0], record, th, state_dot[0], th_dot)
         F_dot *= self.h
         F_dot += state_dot[0]
         return (F_dot,), z_dot
 
-    def step_adjoint(self, k, state, record, th, lam_next):
+    def step_adjoint(self, k: int, state: tuple, record: np.ndarray, th: LayerControl,
+                     lam_next: tuple) -> tuple[tuple, LayerControl]:
+        r""":math:`\lambda_k = \lambda_{k+1} + hF_u^T\lambda_{k+1}`,
+        :math:`\bar\theta_k = hF_\theta^T\lambda_{k+1}`."""
         (lam,) = lam_next
         u_bar, th_bar = self.forcing.adjoint(state[0], record, th, self.h * lam)
         u_bar += lam
         return (u_bar,), th_bar
 
-    def step_soa(self, k, state, record, th, state_dot, tlm_record, th_dot, lam_next, mu_next):
+    def step_soa(self, k: int, state: tuple, record: np.ndarray, th: LayerControl,
+                 state_dot: tuple, tlm_record: np.ndarray, th_dot: LayerControl,
+                 lam_next: tuple, mu_next: tuple) -> tuple[tuple, LayerControl]:
+        r""":math:`\mu_k = \mu_{k+1} + hF_u^T\mu_{k+1} + h(F_u^T)^\cdot\lambda_{k+1}`: the
+        tangent of :meth:`step_adjoint`."""
         (lam,), (mu,) = lam_next, mu_next
         u_hat, th_hat = self.forcing.soa(state[0], record, th, state_dot[0], tlm_record, th_dot,
                                          self.h * lam, self.h * mu)

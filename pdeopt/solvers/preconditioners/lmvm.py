@@ -5,13 +5,14 @@ from types import MappingProxyType
 import numpy as np
 from petsc4py import PETSc
 
+from pdeopt.control_vec import array_to_vec
 from pdeopt.options import configure, inserted
-from pdeopt.problem.control_array import array_to_vec
+from pdeopt.solvers.preconditioners.base import TrustRegionPC
 
 __all__ = ["LMVMPC"]
 
 
-class LMVMPC:
+class LMVMPC(TrustRegionPC):
     r"""Apply :math:`B_k^{-1}`, the L-BFGS inverse-Hessian approximation built from the pairs
     :math:`(s_j, y_j) = (\theta_{j+1}-\theta_j,\ g_{j+1}-g_j)` of the accepted iterates.
 
@@ -23,30 +24,30 @@ class LMVMPC:
     Parameters
     ----------
     solver_parameters
-        Options of the LMVM Mat, e.g. ``{"mat_lmvm_hist_size": 10}``.
-    options_prefix
-        Their prefix (``-pdeopt_pc_lmvm_mat_lmvm_hist_size``).
+        Options of the LMVM Mat, e.g. ``{"mat_lmvm_hist_size": 10}``, under the prefix
+        ``pc_lmvm_`` nested in the KSP's (``-pdeopt_tr_pc_lmvm_mat_lmvm_hist_size``).
     """
 
     DEFAULT_SOLVER_PARAMETERS = MappingProxyType({"mat_type": "lmvmbfgs",
                                                   "mat_lmvm_hist_size": 10})
 
-    def __init__(self, solver_parameters=None, options_prefix="pdeopt_pc_lmvm_"):
-        self.solver_parameters, self.options_prefix = solver_parameters, options_prefix
+    prefix = "pc_lmvm_"
+
+    def __init__(self, solver_parameters: dict | None = None):
+        super().__init__()
+        self.solver_parameters = solver_parameters
         self.B = None
         self.history_size = None
         self.pairs = []  # the (theta, g) of the accepted iterates, for checkpoints
 
-    def setUp(self, pc):
-        if self.B is not None:
-            return
+    def initialize(self, pc):
         A, _ = pc.getOperators()
         B = PETSc.Mat().create(comm=A.getComm())
         B.setSizes(A.getSizes())
         self.B = configure(B, self.DEFAULT_SOLVER_PARAMETERS, self.solver_parameters,
-                           self.options_prefix)
+                           self.full_prefix)
         with inserted(self.B):  # the history size in force, command line included
-            self.history_size = PETSc.Options(self.options_prefix).getInt(
+            self.history_size = PETSc.Options(self.full_prefix).getInt(
                 "mat_lmvm_hist_size", self.DEFAULT_SOLVER_PARAMETERS["mat_lmvm_hist_size"])
         self._x, self._g = A.createVecs()
         for theta, g in self.pairs:
@@ -57,7 +58,7 @@ class LMVMPC:
         array_to_vec(g, self._g)
         self.B.updateLMVM(self._x, self._g)
 
-    def update(self, theta, gradient, Jhat):
+    def accept(self, theta, gradient, Jhat):
         """Add the accepted iterate to the history."""
         if self.pairs and np.array_equal(self.pairs[-1][0], theta):
             return  # a resumed run revisits its last iterate
@@ -67,13 +68,16 @@ class LMVMPC:
         self._update(theta, gradient)
 
     def apply(self, pc, x, y):
+        """:math:`y = B_k^{-1}x`."""
         self.B.solve(x, y)
 
     def state(self):
+        """The stored pairs' iterates and gradients."""
         return {f"lmvm_pair_{i}_{k}": v for i, pair in enumerate(self.pairs)
                 for k, v in zip(("theta", "gradient"), pair)}
 
     def restore(self, arrays):
+        """The pairs of :meth:`state`, replayed into the LMVM Mat."""
         n = sum(1 for k in arrays if k.startswith("lmvm_pair_") and k.endswith("_theta"))
         self.pairs = [(arrays[f"lmvm_pair_{i}_theta"], arrays[f"lmvm_pair_{i}_gradient"])
                       for i in range(n)]

@@ -16,13 +16,14 @@ with the eigenvalues clipped at zero so that :math:`P` stays SPD where :math:`H`
 import numpy as np
 
 from pdeopt.errors import InputError
-from pdeopt.problem.control_array import array_to_vec, vec_to_array
+from pdeopt.control_vec import array_to_vec, vec_to_array
+from pdeopt.solvers.preconditioners.base import TrustRegionPC
 from pdeopt.solvers.preconditioners.regularizer import RegularizerPC
 
 __all__ = ["LowRankPC"]
 
 
-class LowRankPC:
+class LowRankPC(TrustRegionPC):
     r"""Apply :math:`P^{-1} = H_R^{-1} - UDU^T`, rebuilt at accepted iterates.
 
     Parameters
@@ -37,24 +38,29 @@ class LowRankPC:
     seed
         Seed of the random probes; build j draws from ``(seed, j)``, the same on every rank
         and after a resume.
-    solver_parameters, options_prefix
-        For the inner :class:`RegularizerPC` solve.
+    solver_parameters
+        For the inner :class:`RegularizerPC` solve, under the prefix ``pc_lowrank_`` nested
+        in the trust region's (``-pdeopt_tr_pc_lowrank_pc_type``).
     """
 
-    def __init__(self, regularizer, rank=20, oversampling=10, rebuild_every=1, seed=0,
-                 solver_parameters=None, options_prefix="pdeopt_pc_lowrank_"):
+    prefix = "pc_lowrank_"
+
+    def __init__(self, regularizer, rank: int = 20, oversampling: int = 10,
+                 rebuild_every: int = 1, seed: int = 0, solver_parameters: dict | None = None):
+        super().__init__()
         if rank < 1 or oversampling < 0 or rebuild_every < 1:
             raise InputError("need rank >= 1, oversampling >= 0 and rebuild_every >= 1.")
         self.regularizer = regularizer
         self.rank, self.oversampling, self.rebuild_every = rank, oversampling, rebuild_every
         self.seed = seed
-        self.R = RegularizerPC(regularizer, solver_parameters, options_prefix)
+        self.R = RegularizerPC(regularizer, solver_parameters)
+        self.R.prefix = self.prefix
         self.U = np.zeros((regularizer.layout.size, 0))
         self.d = np.zeros(0)
         self.eigenvalues = np.zeros(0)
         self._accepted = 0
 
-    def setUp(self, pc):
+    def initialize(self, pc):
         self.R.setUp(pc)
         A, _ = pc.getOperators()
         self.comm = A.getComm().tompi4py()
@@ -70,7 +76,7 @@ class LowRankPC:
             out[:, j] = vec_to_array(self._y, n, self.comm)
         return out
 
-    def update(self, theta, gradient, Jhat):
+    def accept(self, theta, gradient, Jhat):
         """Recompute the eigenpairs at ``theta`` (every ``rebuild_every`` accepted iterates)."""
         self._accepted += 1
         if (self._accepted - 1) % self.rebuild_every:
@@ -101,6 +107,7 @@ class LowRankPC:
         self.U, self.d = Q @ V[:, order], lam / (1.0 + lam)
 
     def apply(self, pc, x, y):
+        """:math:`y = H_R^{-1}x - UDU^Tx`."""
         self.R.apply(pc, x, y)
         n = self.U.shape[0]
         if self.d.size:
@@ -110,11 +117,13 @@ class LowRankPC:
             array_to_vec(ya, y)
 
     def state(self):
+        """The eigenpairs and the build counter."""
         return {"lowrank_U": self.U, "lowrank_d": self.d,
                 "lowrank_eigenvalues": self.eigenvalues,
                 "lowrank_accepted": np.array(self._accepted)}
 
     def restore(self, arrays):
+        """The eigenpairs and the build counter of :meth:`state`."""
         self.U, self.d = arrays["lowrank_U"], arrays["lowrank_d"]
         self.eigenvalues = arrays["lowrank_eigenvalues"]
         self._accepted = int(arrays["lowrank_accepted"])

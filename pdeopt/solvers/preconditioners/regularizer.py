@@ -1,16 +1,16 @@
-r"""The regulariser's Hessian as preconditioner: :math:`P = H_R = \alpha I + \tfrac\beta h\,\Delta_k\otimes I`."""
-
-from types import MappingProxyType
+r"""The regulariser's Hessian as preconditioner:
+:math:`P = H_R = \alpha I + \tfrac\beta h\,\Delta_k\otimes I`."""
 
 from petsc4py import PETSc
 
 from pdeopt.errors import InputError
-from pdeopt.options import configure, inserted
+from pdeopt.options import DIRECT_SOLVER_PARAMETERS, configure, inserted
+from pdeopt.solvers.preconditioners.base import TrustRegionPC
 
 __all__ = ["RegularizerPC"]
 
 
-class RegularizerPC:
+class RegularizerPC(TrustRegionPC):
     r"""Apply :math:`H_R^{-1}`, with :math:`H_R` assembled as a PETSc AIJ matrix.
 
     :math:`H_R` is SPD for :math:`\alpha > 0` and block-tridiagonal in the layer index; it is
@@ -23,26 +23,24 @@ class RegularizerPC:
     regularizer
         The :class:`~pdeopt.problem.regularizer.Regularizer`.
     solver_parameters
-        Options of the inner KSP.
-    options_prefix
-        Its prefix (``-pdeopt_pc_regularizer_pc_type``).
+        Options of the inner KSP, under the prefix ``pc_regularizer_`` nested in the trust
+        region's (``-pdeopt_tr_pc_regularizer_pc_type``).
     """
 
-    DEFAULT_SOLVER_PARAMETERS = MappingProxyType({
-        "ksp_type": "preonly", "pc_type": "cholesky", "pc_factor_mat_solver_type": "mumps"})
+    DEFAULT_SOLVER_PARAMETERS = DIRECT_SOLVER_PARAMETERS
 
-    def __init__(self, regularizer, solver_parameters=None,
-                 options_prefix="pdeopt_pc_regularizer_"):
+    prefix = "pc_regularizer_"
+
+    def __init__(self, regularizer, solver_parameters: dict | None = None):
+        super().__init__()
         if regularizer.alpha <= 0:
             raise InputError("RegularizerPC needs alpha > 0: with alpha = 0 the regulariser's "
                              "Hessian is singular (constant-in-time controls).")
         self.regularizer = regularizer
-        self.solver_parameters, self.options_prefix = solver_parameters, options_prefix
+        self.solver_parameters = solver_parameters
         self.ksp = None
 
-    def setUp(self, pc):
-        if self.ksp is not None:
-            return
+    def initialize(self, pc):
         A, _ = pc.getOperators()
         comm = A.getComm()
         rows, cols, vals = self.regularizer.hessian_coo()
@@ -58,10 +56,10 @@ class RegularizerPC:
         H.assemble()
         ksp = PETSc.KSP().create(comm=comm)
         ksp.setOperators(H)
-        self.matrix = H
         self.ksp = configure(ksp, self.DEFAULT_SOLVER_PARAMETERS, self.solver_parameters,
-                             self.options_prefix)
+                             self.full_prefix)
 
     def apply(self, pc, x, y):
+        """:math:`y = H_R^{-1}x`."""
         with inserted(self.ksp):
             self.ksp.solve(x, y)
