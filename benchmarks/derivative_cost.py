@@ -60,8 +60,8 @@ def main():
     x, labels = random_batch(grid, B, rng)
     theta = model.initial_controls(seed=0)
     reg = regularizer(model)
-    rf = pdeopt.ReducedFunctional(model, x, labels, reg, theta=theta)
-    direction = rng.standard_normal(rf.size)
+    Jhat = pdeopt.ReducedFunctional(model, x, labels, reg, theta=theta)
+    direction = rng.standard_normal(Jhat.size)
     views = model.layout.views(theta)
 
     def untaped():
@@ -76,10 +76,10 @@ def main():
             pdeopt.training_loss(model, pdeopt.ControlArray(theta, comm=comm), x, labels, reg)
 
     def adjoint():
-        rf.derivative()
+        Jhat.derivative()
 
     def second_order():
-        rf.hessian(pdeopt.ControlArray(direction, comm=comm))
+        Jhat.hessian(pdeopt.ControlArray(direction, comm=comm))
 
     # one layer of the ResNet scheme against torch conv2d + tanh on the same block
     resnet = pdeopt.ForwardEulerScheme(ops, pdeopt.Tanh(), step=1.0 / N)
@@ -97,12 +97,12 @@ def main():
 
     tasks = {"untaped_forward": untaped, "taped_forward": taped, "adjoint": adjoint,
              "tlm_soa": second_order, "layer": layer, "torch_conv2d_tanh": torch_layer}
-    rf.objective(theta)
+    Jhat.objective(theta)
     for f in tasks.values():  # warm-up: kernel compilation, caches
         f()
     times = {k: [] for k in tasks}
     for _ in range(args.repeat):
-        rf(pdeopt.ControlArray(theta, comm=comm))  # a taped state for adjoint and Hessian
+        Jhat(pdeopt.ControlArray(theta, comm=comm))  # a taped state for adjoint and Hessian
         for k in ("untaped_forward", "taped_forward", "adjoint", "tlm_soa", "layer",
                   "torch_conv2d_tanh"):
             times[k].append(comm.allreduce(timed(tasks[k]), op=MPI.MAX))

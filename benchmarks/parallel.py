@@ -81,10 +81,10 @@ def main():
     members = pdeopt.EnsembleReducedFunctional(model, x, y, reg, ensemble, theta=theta)
     shift = 1e-3 * np.random.default_rng(1).standard_normal(theta.size)
 
-    def gradient(rf, k):
+    def gradient(Jhat, k):
         point = theta + (k % 2) * shift  # a new point: the taped forward re-runs
-        rf.objective(point)
-        rf.gradient(point)
+        Jhat.objective(point)
+        Jhat.gradient(point)
 
     times = {k: [] for k in ("triad_1", "triad_2", "gradient_1", "gradient_spatial",
                              "gradient_ensemble")}

@@ -3,7 +3,7 @@
 import pytest
 from petsc4py import PETSc
 
-from problems import SCHEMES, digits_batch, make_model, make_problem  # noqa: F401
+from problems import SCHEMES
 
 
 @pytest.fixture(params=SCHEMES)

@@ -7,6 +7,8 @@ from mpi4py import MPI
 import pdeopt
 
 SCHEMES = tuple(pdeopt.SCHEMES)
+#: Five probe points of the 8x8 grid, for the regression task.
+PROBES = [(1, 1), (1, 6), (6, 1), (6, 6), (3, 4)]
 
 
 def make_model(scheme="parabolic", channels=3, depth=3, final_time=1.0, comm=MPI.COMM_WORLD,
@@ -41,6 +43,22 @@ def make_problem(scheme="parabolic", comm=MPI.COMM_WORLD, regularize=True, seed=
     reg = pdeopt.Regularizer(model, alpha=alpha, beta=1e-2) if regularize else None
     Jhat = pdeopt.ReducedFunctional(model, x, labels, reg, theta=theta)
     return grid, model, Jhat, theta
+
+
+def make_regression(n=24, channels=3, depth=3, alpha=1e-3, probes=PROBES, theta=None):
+    """``(grid, data, Jhat)``: the probe regression on ``n`` Firedrake-generated
+    diffusion-reaction samples, a parabolic network of final time 1."""
+    grid = pdeopt.PixelGrid(8)
+    data = pdeopt.diffusion_reaction_data(grid, n, probes, seed=1)
+    ops = pdeopt.assemble_operators(grid)
+    scheme = pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=1.0 / depth)
+    model = pdeopt.Model(pdeopt.Network(scheme, channels=channels, depth=depth),
+                         pdeopt.ProbeRegression(grid, channels, probes, len(probes)))
+    reg = pdeopt.Regularizer(model, alpha=alpha, beta=1e-2)
+    Jhat = pdeopt.ReducedFunctional(model, data.x, data.targets, reg,
+                                    theta=model.initial_controls(seed=1) if theta is None
+                                    else theta)
+    return grid, data, Jhat
 
 
 def random_controls(model, seed):

@@ -5,7 +5,7 @@ import pytest
 from mpi4py import MPI
 
 import pdeopt
-from conftest import make_model
+from problems import make_model
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 
 import pdeopt
-from conftest import digits_batch, make_model
+from problems import digits_batch, make_model
 
 
 def test_initial_scales():
@@ -19,10 +19,10 @@ def test_initial_scales():
     assert not w["readout.bias"].any()
     # at W = 0 the loss does not see u_N: no gradient in any network control
     x, labels = digits_batch(grid)
-    rf = pdeopt.ReducedFunctional(model, x, labels, None, theta=base)
-    g = rf.gradient(base)
+    Jhat = pdeopt.ReducedFunctional(model, x, labels, None, theta=base)
+    g = Jhat.gradient(base)
     assert not g[:model.network.layout.size].any()
-    assert np.linalg.norm(rf.gradient(scaled)[:model.network.layout.size]) > 0
+    assert np.linalg.norm(Jhat.gradient(scaled)[:model.network.layout.size]) > 0
 
 
 def test_probabilities():

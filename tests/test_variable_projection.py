@@ -5,22 +5,7 @@ import numpy as np
 import pytest
 
 import pdeopt
-from problems import assert_taylor_rates, make_problem
-
-PROBES = [(1, 1), (1, 6), (6, 1), (6, 6), (3, 4)]
-
-
-def make_regression(n=24, channels=3, depth=3, alpha=1e-3):
-    grid = pdeopt.PixelGrid(8)
-    data = pdeopt.diffusion_reaction_data(grid, n, PROBES, seed=1)
-    ops = pdeopt.assemble_operators(grid)
-    scheme = pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=1.0 / depth)
-    model = pdeopt.Model(pdeopt.Network(scheme, channels=channels, depth=depth),
-                         pdeopt.ProbeRegression(grid, channels, PROBES, len(PROBES)))
-    reg = pdeopt.Regularizer(model, alpha=alpha, beta=1e-2)
-    rf = pdeopt.ReducedFunctional(model, data.x, data.targets, reg,
-                                  theta=model.initial_controls(seed=1))
-    return grid, data, rf
+from problems import PROBES, assert_taylor_rates, make_problem, make_regression
 
 
 def test_data_solve_the_diffusion_reaction_equation():
@@ -35,24 +20,24 @@ def test_data_solve_the_diffusion_reaction_equation():
 
 
 def test_bad_targets_are_rejected():
-    _, data, rf = make_regression(n=4)
+    _, data, Jhat = make_regression(n=4)
     with pytest.raises(pdeopt.InputError, match="targets"):
-        pdeopt.ReducedFunctional(rf.model, data.x, data.targets[:, :3], rf.regularizer)
+        pdeopt.ReducedFunctional(Jhat.model, data.x, data.targets[:, :3], Jhat.regularizer)
 
 
 def test_probe_readout_derivatives():
-    _, _, rf = make_regression()
-    theta = rf.point + 0.1 * np.random.default_rng(2).standard_normal(rf.size)
-    rates = pdeopt.taylor_check(rf, theta, np.random.default_rng(3).standard_normal(rf.size))
+    _, _, Jhat = make_regression()
+    theta = Jhat.point + 0.1 * np.random.default_rng(2).standard_normal(Jhat.size)
+    rates = pdeopt.taylor_check(Jhat, theta, np.random.default_rng(3).standard_normal(Jhat.size))
     assert_taylor_rates(rates)
 
 
 def test_projected_functional_is_exact():
-    _, _, rf = make_regression()
-    P = pdeopt.ProjectedReducedFunctional(rf)
-    theta = rf.point[:P.size]
+    _, _, Jhat = make_regression()
+    P = pdeopt.ProjectedReducedFunctional(Jhat)
+    theta = Jhat.point[:P.size]
     # the weights are optimal: the full gradient vanishes in them
-    g = rf.gradient(P.full(theta))
+    g = Jhat.gradient(P.full(theta))
     assert np.abs(g[P.size:]).max() <= 1e-12 * np.abs(g).max()
     rates = pdeopt.taylor_check(P, theta, np.random.default_rng(4).standard_normal(P.size))
     assert_taylor_rates(rates)
@@ -65,12 +50,12 @@ def test_projected_functional_is_exact():
 
 def test_projected_cross_entropy_is_exact():
     """The classifier's weights by Newton to 1e-12; derivatives by implicit differentiation."""
-    _, _, rf, theta = make_problem("parabolic")
-    P = pdeopt.ProjectedReducedFunctional(rf)
+    _, _, Jhat, theta = make_problem("parabolic")
+    P = pdeopt.ProjectedReducedFunctional(Jhat)
     theta = theta[:P.size]
-    g = rf.gradient(P.full(theta))
+    g = Jhat.gradient(P.full(theta))
     assert np.linalg.norm(g[P.size:]) <= 1e-11
-    assert P.objective(theta) < rf.objective(np.concatenate([theta, P.weights(theta) + 1e-3]))
+    assert P.objective(theta) < Jhat.objective(np.concatenate([theta, P.weights(theta) + 1e-3]))
     rates = pdeopt.taylor_check(P, theta, np.random.default_rng(4).standard_normal(P.size))
     assert_taylor_rates(rates)
     a, b = np.random.default_rng(5).standard_normal((2, P.size))
@@ -80,33 +65,33 @@ def test_projected_cross_entropy_is_exact():
 
 
 def test_projection_needs_a_linear_readout_and_alpha():
-    _, _, rf, _ = make_problem("parabolic", regularize=False)
+    _, _, Jhat, _ = make_problem("parabolic", regularize=False)
     with pytest.raises(pdeopt.InputError, match="alpha > 0"):
-        pdeopt.ProjectedReducedFunctional(rf)
+        pdeopt.ProjectedReducedFunctional(Jhat)
     grid = pdeopt.PixelGrid(8)
     ops = pdeopt.assemble_operators(grid)
     network = pdeopt.Network(pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=0.5), channels=1,
                              depth=1)
     model = pdeopt.Model(network, pdeopt.FieldMisfit(ops, channels=1))
     x = np.random.default_rng(0).random((grid.n_owned, 2, 1))
-    rf = pdeopt.ReducedFunctional(model, x, x.copy())
+    Jhat = pdeopt.ReducedFunctional(model, x, x.copy())
     with pytest.raises(pdeopt.InputError, match="ProbeRegression or PooledClassifier"):
-        pdeopt.ProjectedReducedFunctional(rf)
-    _, model, rf, theta = make_problem("parabolic")
+        pdeopt.ProjectedReducedFunctional(Jhat)
+    _, model, Jhat, theta = make_problem("parabolic")
     ensemble = fd.Ensemble(grid.comm, grid.comm.size)
-    ens = pdeopt.EnsembleReducedFunctional(model, rf.x, rf.target, rf.regularizer, ensemble,
+    ens = pdeopt.EnsembleReducedFunctional(model, Jhat.x, Jhat.target, Jhat.regularizer, ensemble,
                                            theta=theta)
     with pytest.raises(pdeopt.InputError, match="every member"):
         pdeopt.ProjectedReducedFunctional(ens)
 
 
 def test_projection_trains_further_in_the_same_iterations():
-    _, _, rf = make_regression(n=40)
-    P = pdeopt.ProjectedReducedFunctional(rf)
+    _, _, Jhat = make_regression(n=40)
+    P = pdeopt.ProjectedReducedFunctional(Jhat)
 
     def solve(Jhat, theta):
         return pdeopt.TrustRegionNewtonCG(Jhat, parameters={"max_it": 10},
                                           hessian=pdeopt.GaussNewtonHessian()).solve(theta)
 
-    full, projected = solve(rf, rf.point), solve(P, rf.point[:P.size])
+    full, projected = solve(Jhat, Jhat.point), solve(P, Jhat.point[:P.size])
     assert projected.objective < full.objective
