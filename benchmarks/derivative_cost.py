@@ -2,6 +2,8 @@
 
     python benchmarks/derivative_cost.py --size S|M [--json] [--repeat R]
 
+(``--size ci`` is the tests' few-second run.)
+
 Ratios are taken side by side in one run: every repetition times each quantity in turn, and
 the ratios are those of the medians. Times exclude kernel compilation (one warm-up first).
 
@@ -27,11 +29,13 @@ from pyadjoint.tape import continue_annotation, set_working_tape, stop_annotatin
 import pdeopt
 from pdeopt.model.control import LayerControl
 from pdeopt.parallel import results_dir, write_json
+from pdeopt.problem import ControlArray, training_loss
 
 from _runs import parse_args
 from tasks import classifier, random_batch, regularizer
 
-SIZES = {"S": dict(n=64, channels=8, depth=16, batch=16),
+SIZES = {"ci": dict(n=16, channels=2, depth=2, batch=2),
+         "S": dict(n=64, channels=8, depth=16, batch=16),
          "M": dict(n=256, channels=8, depth=16, batch=4)}
 
 
@@ -73,13 +77,13 @@ def main():
     def taped():
         with set_working_tape(Tape()):
             continue_annotation()
-            pdeopt.training_loss(model, pdeopt.ControlArray(theta, comm=comm), x, labels, reg)
+            training_loss(model, ControlArray(theta, comm=comm), x, labels, reg)
 
     def adjoint():
         Jhat.derivative()
 
     def second_order():
-        Jhat.hessian(pdeopt.ControlArray(direction, comm=comm))
+        Jhat.hessian(ControlArray(direction, comm=comm))
 
     # one layer of the ResNet scheme against torch conv2d + tanh on the same block
     resnet = pdeopt.ForwardEulerScheme(ops, pdeopt.Tanh(), step=1.0 / N)
@@ -102,7 +106,7 @@ def main():
         f()
     times = {k: [] for k in tasks}
     for _ in range(args.repeat):
-        Jhat(pdeopt.ControlArray(theta, comm=comm))  # a taped state for adjoint and Hessian
+        Jhat(ControlArray(theta, comm=comm))  # a taped state for adjoint and Hessian
         for k in ("untaped_forward", "taped_forward", "adjoint", "tlm_soa", "layer",
                   "torch_conv2d_tanh"):
             times[k].append(comm.allreduce(timed(tasks[k]), op=MPI.MAX))

@@ -36,6 +36,18 @@ def _store(path):
     return {r["key"]: r for r in map(json.loads, path.read_text().splitlines()[1:])}
 
 
+def test_derivative_cost_benchmark_writes_b1_b2_b4(tmp_path):
+    _script("derivative_cost.py", tmp_path, "--size", "ci", "--repeat", "1", "--json")
+    result = json.loads((tmp_path / "bench" / "derivative_cost_ci.json").read_text())
+    # each quantity was timed (a smoke test of the schema), and a gradient, which contains a
+    # taped forward sweep, costs more than the forward sweep alone
+    assert all(t > 0 for t in result["median_seconds"].values())
+    for key in ("taped_forward_over_forward", "hessian_action_over_gradient",
+                "layer_over_torch_conv2d"):
+        assert math.isfinite(result[key]) and result[key] > 0
+    assert result["gradient_over_forward"] > 1
+
+
 def test_optimizers_benchmark_writes_b5(tmp_path):
     _script("optimizers.py", tmp_path, "--size", "ci", "--seeds", "0", "--json")
     out = tmp_path / "optimizers"

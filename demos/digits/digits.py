@@ -32,7 +32,7 @@
 # `PDEOPT_DEMO_MEMBERS=2 mpiexec -n 4 ...` does both. Each start computes the same numbers
 # however the processes are arranged.
 # Solver options go on the command line with the prefixes `pdeopt_tr_` (the subproblem KSP, e.g.
-# `-pdeopt_tr_ksp_type gltr`) and `pdeopt_pc_lmvm_` (its preconditioner). Other schemes and
+# `-pdeopt_tr_ksp_type gltr`) and `pdeopt_tr_pc_lmvm_` (its preconditioner). Other schemes and
 # solvers on this problem are `benchmarks/digits_study.py`'s settings. `PDEOPT_DEMO_SIZE=ci`
 # runs the few-second version the tests run.
 
@@ -45,7 +45,6 @@ from mpi4py import MPI
 
 import firedrake as fd
 import pdeopt
-from pdeopt.parallel import results_dir, write_json
 
 start_time = time.perf_counter()
 CI = os.environ.get("PDEOPT_DEMO_SIZE") == "ci"
@@ -206,8 +205,8 @@ pdeopt.print0(f"test accuracy {accuracy:.4f} (baseline {baseline:.4f}), validati
 
 # the solvers' counts, with the Gauss-Newton actions on the subsamples
 counts = sum((r["counts"] for r in runs), pdeopt.Counts()).as_dict()
-out = results_dir("demo")
-write_json(out / "history.json", {
+out = pdeopt.results_dir("demo")
+pdeopt.write_json(out / "history.json", {
     "counts": counts,
     "starts": [{"seed": r["seed"], "reason": r["reason"], "history": r["history"]}
                for r in runs]}, comm)
@@ -236,5 +235,5 @@ summary = {"test_accuracy": accuracy, "baseline_logistic_accuracy": baseline,
            "starts": [{k: r[k] for k in ("seed", "iterations", "reason", "objective",
                                          "validation_accuracy", "test_accuracy")}
                       for r in runs]}
-write_json(out / "summary.json", summary, comm)
+pdeopt.write_json(out / "summary.json", summary, comm)
 pdeopt.print0(f"wrote {out}/summary.json, history.json, convergence.png")

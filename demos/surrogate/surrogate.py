@@ -36,7 +36,6 @@ import numpy as np
 from mpi4py import MPI
 
 import pdeopt
-from pdeopt.parallel import results_dir, write_json
 
 CI = os.environ.get("PDEOPT_DEMO_SIZE") == "ci"
 comm = MPI.COMM_WORLD
@@ -118,7 +117,7 @@ for name, run in summary.items():
     pdeopt.print0(f"{name:9s}: training loss {run['train_loss']:.4e}, test error "
                   f"{run['test_relative_error']:.3e}, work {run['counts']['work']:.0f} "
                   f"({run['counts']['hessian_actions']} Hessian actions)")
-out = write_json(results_dir("surrogate") / "summary.json", summary, comm).parent
+out = pdeopt.write_json(pdeopt.results_dir("surrogate") / "summary.json", summary, comm).parent
 if comm.rank == 0:
     import matplotlib
     matplotlib.use("Agg")
