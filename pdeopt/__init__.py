@@ -37,7 +37,8 @@ Start here (the README's example; ``tests/test_readme.py`` runs both)::
 import firedrake  # noqa: F401  (initialises PETSc before petsc4py is imported)
 
 # Errors: every failure names its cause and a remedy.
-from pdeopt.errors import ConvergenceError, InputError, OptionError, PdeoptError
+from pdeopt.errors import (CheckpointError, ConvergenceError, InputError, OptionError,
+                           PdeoptError)
 # Data as fields on the grid.
 from pdeopt.data import Dataset, RegressionData, diffusion_reaction_data, load_digits
 # The network: grid, stencil operators, schemes, activations, readouts.
@@ -60,7 +61,7 @@ from pdeopt.parallel import print0, results_dir, write_json
 
 __all__ = [
     # errors
-    "PdeoptError", "InputError", "OptionError", "ConvergenceError",
+    "PdeoptError", "InputError", "OptionError", "ConvergenceError", "CheckpointError",
     # data
     "Dataset", "RegressionData", "load_digits", "diffusion_reaction_data",
     # the network

@@ -4,7 +4,7 @@ Every failure names its cause and a remedy, in the manner of Firedrake's
 ``ConvergenceError`` and torchdiffeq's input checks.
 """
 
-__all__ = ["PdeoptError", "InputError", "OptionError", "ConvergenceError"]
+__all__ = ["PdeoptError", "InputError", "OptionError", "ConvergenceError", "CheckpointError"]
 
 
 class PdeoptError(Exception):
@@ -21,3 +21,9 @@ class OptionError(PdeoptError, ValueError):
 
 class ConvergenceError(PdeoptError, RuntimeError):
     """A PETSc solve that diverged; the message carries PETSc's reason."""
+
+
+class CheckpointError(PdeoptError, RuntimeError):
+    """A checkpoint that cannot be written, read, or resumed by this run: missing, truncated
+    or garbled files, or a checkpoint of another problem; the message names the file or what
+    differs, and the remedy."""

@@ -39,7 +39,7 @@ def test_the_readme_example_runs(tmp_path, monkeypatch, capfd):
     runpy.run_path(str(script), run_name="__main__")
     out = capfd.readouterr().out.splitlines()
     assert float(out[0]) > 2.9  # the Taylor rate of the Hessian
-    assert (tmp_path / "ckpt" / "state.json").exists()
+    assert (tmp_path / "ckpt" / "state-000020.json").exists()
     history = json.loads((tmp_path / "history.json").read_text())["history"]
     reason, objective, work = out[-1].split()
     assert float(objective) == history[-1]["objective"] < 0.5 * history[0]["objective"]

@@ -149,8 +149,11 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, make_pc, make_hessian
     full = solver(6).solve(theta)
     first = solver(3, checkpoint=tmp_path / "ckpt").solve(theta)
     assert first.iterations == 3
-    state = json.loads((tmp_path / "ckpt" / "state.json").read_text())
-    assert state["iteration"] == 3 and len(list((tmp_path / "ckpt").glob("*.h5"))) == 1
+    # the two newest generations are kept, each a JSON file and its arrays
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "state-000002.h5", "state-000002.json", "state-000003.h5", "state-000003.json"]
+    state = json.loads((tmp_path / "ckpt" / "state-000003.json").read_text())
+    assert state["iteration"] == 3 and state["state"]["iteration"] == 3
     resumed = solver(6, checkpoint=tmp_path / "ckpt").solve(resume=True)
     assert resumed.iterations == 6
     assert np.linalg.norm(resumed.theta - full.theta) <= 1e-10 * np.linalg.norm(full.theta)
@@ -181,7 +184,7 @@ def test_subsampled_gauss_newton_model_trains_at_a_fraction_of_the_work():
 
 def test_resume_without_checkpoint_is_an_error(tmp_path, network_problem):
     Jhat = network_problem[2]
-    with pytest.raises(pdeopt.InputError, match="no checkpoint"):
+    with pytest.raises(pdeopt.CheckpointError, match="no checkpoint"):
         TrustRegionNewtonCG(Jhat, checkpoint=tmp_path / "none").solve(resume=True)
 
 

@@ -66,6 +66,12 @@ class ArrayFunctional(abc.ABC):
     def gauss_newton_action(self, theta: np.ndarray, direction: np.ndarray) -> np.ndarray:
         r"""The Gauss–Newton Hessian's action :math:`G(\theta)\,\dot\theta` (SPD)."""
 
+    def fingerprint(self) -> dict:
+        """What a checkpoint of a minimisation of this functional records of it, so that
+        another problem cannot resume from it (JSON values, the same on every rank).
+        Collective."""
+        return {"size": self.size}
+
     def subsample(self, fraction: float, seed, theta=None) -> "ArrayFunctional":
         """The functional of a random fraction of the batch (where :attr:`subsamples`)."""
         raise OptionError(f"{type(self).__name__} cannot be subsampled: use the whole batch's "

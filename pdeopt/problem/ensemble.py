@@ -20,6 +20,8 @@ from mpi4py import MPI
 from pdeopt.errors import InputError
 from pdeopt.problem.array_functional import ArrayFunctional
 from pdeopt.problem.counts import Counts
+from pdeopt.problem.fingerprint import (data_fingerprint, model_fingerprint,
+                                        regularizer_fingerprint)
 from pdeopt.problem.reduced_functional import ReducedFunctional
 from pdeopt.problem.regularizer import Regularizer
 
@@ -110,6 +112,14 @@ class EnsembleReducedFunctional(ArrayFunctional):
         :attr:`fraction` of the whole ensemble's batch."""
         return self.member.counts.replace(work=self.member.counts.work
                                           * self.fraction / self.member.fraction)
+
+    def fingerprint(self) -> dict:
+        """As the serial functional's of the whole batch: a checkpoint of one resumes the
+        other."""
+        return {"size": self.size, "model": model_fingerprint(self.model),
+                "data": data_fingerprint(self.member.x, self.member.target, self.model.comm,
+                                         self.ensemble.ensemble_comm),
+                "regularizer": regularizer_fingerprint(self.regularizer)}
 
     def _sum(self, local):
         return self.ensemble.ensemble_comm.allreduce(local, op=MPI.SUM)

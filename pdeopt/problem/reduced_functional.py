@@ -11,6 +11,8 @@ from pdeopt.problem.array_functional import ArrayFunctional
 from pdeopt.problem.blocks import GaussNewtonBlock
 from pdeopt.problem.control_array import ControlArray, as_array
 from pdeopt.problem.counts import Counts
+from pdeopt.problem.fingerprint import (data_fingerprint, model_fingerprint,
+                                        regularizer_fingerprint)
 from pdeopt.problem.functional import training_loss
 
 __all__ = ["ReducedFunctional"]
@@ -121,6 +123,12 @@ class ReducedFunctional(_PyadjointReducedFunctional, ArrayFunctional):
         """The controls of the last evaluation (a copy)."""
         return self._point.copy()
 
+    def fingerprint(self) -> dict:
+        """The model, the data's moments and targets' hash, and the regulariser."""
+        return {"size": self.size, "model": model_fingerprint(self.model),
+                "data": data_fingerprint(self.x, self.target, self.model.comm),
+                "regularizer": regularizer_fingerprint(self.regularizer)}
+
     @property
     def batch_size(self) -> int:
         """The number of samples in the batch."""
@@ -161,7 +169,7 @@ class ReducedFunctional(_PyadjointReducedFunctional, ArrayFunctional):
         return sample
 
     def _at(self, theta):
-        theta = np.asarray(theta, dtype=float)
+        theta = self.check_point(theta, "the controls")
         if not np.array_equal(theta, self._point):
             self(ControlArray(theta, comm=self.model.comm))
 
@@ -180,6 +188,7 @@ class ReducedFunctional(_PyadjointReducedFunctional, ArrayFunctional):
     def hessian_action(self, theta, direction) -> np.ndarray:
         r""":math:`\nabla^2\hat J(\theta)\,\dot\theta`."""
         self.gradient(theta)
+        direction = self.check_point(direction, "the direction")
         return as_array(self.hessian(ControlArray(direction, comm=self.model.comm))).copy()
 
     def gauss_newton_action(self, theta, direction) -> np.ndarray:
@@ -191,6 +200,7 @@ class ReducedFunctional(_PyadjointReducedFunctional, ArrayFunctional):
         for :math:`\alpha > 0`, a convex model of :math:`\hat J` far from a minimum.
         """
         self.gradient(theta)
+        direction = self.check_point(direction, "the direction")
         blocks = [b for b in self.tape.get_blocks() if isinstance(b, GaussNewtonBlock)]
         for b in blocks:
             b.gauss_newton = True

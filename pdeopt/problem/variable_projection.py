@@ -105,6 +105,10 @@ class ProjectedReducedFunctional(ArrayFunctional):
         """The full functional's sweeps, with the untaped forward sweeps for the features."""
         return self.Jhat.counts + Counts.of_sweeps(forward=self.feature_sweeps)
 
+    def fingerprint(self) -> dict:
+        """The full functional's, marked projected."""
+        return {"projected": True, **self.Jhat.fingerprint()}
+
     @property
     def point(self) -> np.ndarray:
         """The network part of the full functional's last point."""
@@ -122,7 +126,7 @@ class ProjectedReducedFunctional(ArrayFunctional):
     def _solve_weights(self, theta):
         """The readout's inner problem at ``theta`` (cached), warm-started at the last
         :math:`w^*`."""
-        theta = np.asarray(theta, dtype=float)
+        theta = self.check_point(theta, "the network controls")
         if self._theta is not None and np.array_equal(theta, self._theta):
             return self._optimal
         if theta.shape != (self.n,):
@@ -150,7 +154,8 @@ class ProjectedReducedFunctional(ArrayFunctional):
     def _schur(self, action, theta, direction):
         full = self.full(theta)
         optimal = self._optimal
-        d = np.concatenate([np.asarray(direction, dtype=float), np.zeros(optimal.w.size)])
+        d = np.concatenate([self.check_point(direction, "the direction"),
+                            np.zeros(optimal.w.size)])
         h = action(full, d)
         z = optimal.hessian_solve(h[self.n:])  # H_ww^{-1} H_wθ d
         return h[:self.n] - action(full, np.concatenate([np.zeros(self.n), z]))[:self.n]

@@ -52,6 +52,10 @@ class HessianModel(abc.ABC):
         """Sweeps done by this model beyond the bound functional's own (none)."""
         return Counts()
 
+    def fingerprint(self) -> dict:
+        """What a checkpoint records of this model."""
+        return {"name": self.name}
+
 
 class ExactHessian(HessianModel):
     r""":math:`H_k = \nabla^2\hat J(\theta_k)`: one tangent-linear and one second-order adjoint
@@ -122,6 +126,9 @@ class SubsampledHessian(HessianModel):
         if self._sample is None:
             raise InputError("SubsampledHessian.action before accept(): no sample drawn.")
         return self.apply(self._sample, theta, direction)
+
+    def fingerprint(self):
+        return {"name": self.name, "fraction": self.fraction, "seed": self.seed}
 
     def accept(self, theta, iteration):
         """Draw the sample of ``iteration``, taped at ``theta``."""

@@ -107,6 +107,10 @@ class Subproblem(abc.ABC):
         """The solver's own relative tolerance (for a fixed forcing term)."""
         return None
 
+    def fingerprint(self) -> dict:
+        """What a checkpoint records of this solver (the settings that change the path)."""
+        return {"name": self.name}
+
 
 class KSPSubproblem(Subproblem):
     r"""Steihaug–Toint CG (``stcg``), ``nash`` or ``gltr`` from PETSc, in the norm
@@ -134,7 +138,8 @@ class KSPSubproblem(Subproblem):
 
     @property
     def rtol(self) -> float:
-        return self.ksp.getTolerances()[0]
+        """``ksp_rtol`` as configured (the forcing term changes the KSP's own)."""
+        return self._rtol
 
     def setup(self, H, preconditioner, solver_parameters, options_prefix):
         ksp = PETSc.KSP().create(comm=H.getComm())
@@ -153,7 +158,12 @@ class KSPSubproblem(Subproblem):
         if self.ksp.getPC().getType() not in ("none", "python"):
             raise OptionError("give the preconditioner as an object (preconditioner=...), "
                               "not as pc_type: it also defines the trust-region norm.")
+        self._rtol = self.ksp.getTolerances()[0]
         self._rhs, self._p = H.createVecs()
+
+    def fingerprint(self):
+        return {"name": self.name, "ksp_max_it": self.ksp.getTolerances()[3],
+                "ksp_rtol": self._rtol}
 
     def initial_radius(self, g):
         r""":math:`\|P^{-1}g\|_P = (g^T P^{-1} g)^{1/2}` (the Euclidean :math:`\|g\|` without
@@ -223,6 +233,11 @@ class CappedCGSubproblem(Subproblem):
         self.epsilon, self.zeta, self.max_it = epsilon, zeta, max_it
         self.oracle_max_it, self.oracle_delta = oracle_max_it, oracle_delta
         self.oracle_seed = oracle_seed
+
+    def fingerprint(self):
+        return {"name": self.name, "epsilon": self.epsilon, "zeta": self.zeta,
+                "max_it": self.max_it, "oracle_max_it": self.oracle_max_it,
+                "oracle_delta": self.oracle_delta, "oracle_seed": self.oracle_seed}
 
     def setup(self, H, preconditioner, solver_parameters, options_prefix):
         if preconditioner is not None:

@@ -29,12 +29,13 @@ the boundary (Nocedal & Wright, Alg. 4.1). A non-finite objective at a trial poi
 rejected step.
 """
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
 from pdeopt.control_vec import create_control_vec
-from pdeopt.errors import ConvergenceError, InputError, OptionError
+from pdeopt.errors import CheckpointError, ConvergenceError, InputError, OptionError
 from pdeopt.problem.array_functional import ArrayFunctional
 from pdeopt.problem.counts import Counts
 from pdeopt.solvers.checkpoint import OptimizerCheckpoint
@@ -100,15 +101,49 @@ class TrustRegionParameters:
     eta_max: float = 0.5
 
     def __post_init__(self):
+        def bad(name, need):
+            return OptionError(f"TrustRegionParameters: {name}={getattr(self, name)!r}; need "
+                               f"{need}.")
+
+        def real(name, allow_inf=False, allow_none=False):
+            value = getattr(self, name)
+            if value is None and allow_none:
+                return
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating,
+                                                                 np.integer)):
+                raise bad(name, "a real number")
+            if np.isnan(value) or (np.isinf(value) and not allow_inf):
+                raise bad(name, "a finite number" + (" or inf" if allow_inf else ""))
+
+        if isinstance(self.max_it, bool) or not isinstance(self.max_it, (int, np.integer)) \
+                or self.max_it < 0:
+            raise bad("max_it", "an integer >= 0")
+        for name in ("gatol", "grtol", "radius_max", "radius_min", "eta0", "eta1", "eta2",
+                     "shrink", "grow", "eta_max"):
+            real(name)
+        real("fmin", allow_inf=True)
+        real("max_seconds", allow_inf=True)
+        real("radius", allow_none=True)
+        if self.gatol < 0 or self.grtol < 0:
+            raise bad("gatol" if self.gatol < 0 else "grtol", "a tolerance >= 0")
+        if not self.max_seconds > 0:
+            raise bad("max_seconds", "> 0 (inf for no limit)")
+        if self.fmin == np.inf:
+            raise bad("fmin", "< inf (-inf for no target)")
+        if not 0 < self.radius_min < self.radius_max:
+            raise bad("radius_min", f"0 < radius_min < radius_max = {self.radius_max!r}")
+        if self.radius is not None and not self.radius_min <= self.radius <= self.radius_max:
+            raise bad("radius", f"radius_min <= radius <= radius_max, "
+                                f"[{self.radius_min!r}, {self.radius_max!r}], or None")
+        if not 0 <= self.eta0 < self.eta1 < self.eta2 < 1:
+            raise bad("eta0", "0 <= eta0 < eta1 < eta2 < 1 "
+                              f"(eta1={self.eta1!r}, eta2={self.eta2!r})")
+        if not 0 < self.shrink < 1 < self.grow:
+            raise bad("shrink", f"0 < shrink < 1 < grow (grow={self.grow!r})")
         if self.forcing not in ("eisenstat_walker", "fixed"):
-            raise OptionError(f"forcing must be 'eisenstat_walker' or 'fixed', got "
-                              f"{self.forcing!r}.")
-        if not 0 <= self.eta0 < self.eta1 < self.eta2 < 1 or not 0 < self.shrink < 1 < self.grow:
-            raise OptionError("need 0 <= eta0 < eta1 < eta2 < 1 and 0 < shrink < 1 < grow.")
-        if self.max_it < 0 or (self.radius is not None and self.radius <= 0):
-            raise OptionError("need max_it >= 0 and radius > 0.")
-        if not self.max_seconds > 0 or np.isnan(self.fmin):
-            raise OptionError("need max_seconds > 0 and fmin not NaN.")
+            raise bad("forcing", "'eisenstat_walker' or 'fixed'")
+        if not 0 < self.eta_max < 1:
+            raise bad("eta_max", "0 < eta_max < 1")
 
     @classmethod
     def from_dict(cls, values) -> "TrustRegionParameters":
@@ -222,8 +257,10 @@ class TrustRegionNewtonCG:
                               "CappedCGSubproblem.")
         self.monitor, solver_parameters = Monitor.from_options(self.comm, solver_parameters,
                                                                options_prefix)
-        self.checkpoint = None if checkpoint is None else OptimizerCheckpoint(checkpoint,
-                                                                              comm=self.comm)
+        self.checkpoint, self._fingerprint = None, None
+        if checkpoint is not None:
+            self.checkpoint = OptimizerCheckpoint(checkpoint, comm=self.comm)
+            self.checkpoint.check_writable()
         self.H = ReducedHessian.petsc_mat(self.hessian.action,
                                           create_control_vec(Jhat.size, self.comm))
         self.subproblem.setup(self.H, preconditioner, solver_parameters, options_prefix)
@@ -283,20 +320,43 @@ class TrustRegionNewtonCG:
             self._save(state, theta)
         return self._finish(state, reason, theta, f, gnorm, step)
 
+    #: Parameters that stop the loop but do not change its path: a resumed run may change them.
+    STOPPING = ("max_it", "gatol", "grtol", "fmin", "max_seconds")
+
+    def fingerprint(self) -> dict:
+        """What the checkpoint records of this run: the functional, the Hessian model, the
+        subproblem solver, the preconditioner and the parameters that change the path (not
+        the stopping tests). Collective the first time, then stored."""
+        if self._fingerprint is None:
+            self._fingerprint = self._collect_fingerprint()
+        return self._fingerprint
+
+    def _collect_fingerprint(self) -> dict:
+        parameters = {k: v for k, v in asdict(self.parameters).items()
+                      if k not in self.STOPPING}
+        pc = None if self.preconditioner is None else self.preconditioner.fingerprint()
+        fingerprint = {"functional": self.Jhat.fingerprint(),
+                       "hessian": self.hessian.fingerprint(),
+                       "subproblem": self.subproblem.fingerprint(),
+                       "preconditioner": pc, "parameters": parameters}
+        return json.loads(json.dumps(fingerprint, default=str))  # as the checkpoint reads it
+
     # -- the pieces of the loop ---------------------------------------------------------------
     def _start(self, theta, resume):
         """The state and the iterate to start from; the counts' baseline."""
         if resume:
             if self.checkpoint is None:
                 raise InputError("resume=True needs checkpoint=<directory>.")
-            values, arrays = self.checkpoint.load()
-            theta = arrays["theta"]
-            if self.Jhat.size != theta.size:
-                raise InputError(f"the checkpoint holds {theta.size} controls, the problem "
-                                 f"has {self.Jhat.size}.")
-            if self.preconditioner is not None:
-                self.preconditioner.restore(arrays)
-            state = TrustRegionState.from_dict(values)
+            values, arrays = self.checkpoint.load(self.fingerprint())
+            try:  # the fingerprints agree: a failure here is a damaged state
+                theta = self.Jhat.check_point(arrays["theta"], "the checkpoint's controls")
+                state = TrustRegionState.from_dict(values)
+                if self.preconditioner is not None:
+                    self.preconditioner.restore(arrays)
+            except (KeyError, TypeError, ValueError) as e:
+                raise CheckpointError(f"the checkpoint in {self.checkpoint.directory} is not a "
+                                      f"trust-region state of this problem ({e!r}); start "
+                                      f"without resume=True.") from None
         else:
             theta = self.Jhat.check_point(self.Jhat.point if theta is None else theta).copy()
             state = TrustRegionState(radius=self.parameters.radius)
@@ -349,6 +409,8 @@ class TrustRegionNewtonCG:
     def _objective(self, theta):
         r""":math:`\hat J(\theta)`; ``inf`` where it is not finite or a solve inside it (an
         implicit layer's) diverged, so that a trial point there is a rejected step."""
+        if not np.all(np.isfinite(theta)):  # a step that overflowed
+            return np.inf
         with np.errstate(all="ignore"):
             try:
                 f = float(self.Jhat.objective(theta))
@@ -419,7 +481,7 @@ class TrustRegionNewtonCG:
             arrays = {"theta": theta}
             if self.preconditioner is not None:
                 arrays.update(self.preconditioner.state())
-            self.checkpoint.save(state.as_dict(), arrays)
+            self.checkpoint.save(state.as_dict(), arrays, self.fingerprint())
 
     def _finish(self, state, reason, theta, f, gnorm, step):
         result = OptimizationResult(theta=theta, reason=reason, iterations=state.iteration,

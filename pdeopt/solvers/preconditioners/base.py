@@ -26,6 +26,14 @@ class TrustRegionPC(petsctools.PCBase):
         """``theta`` (with its ``gradient``) is the new iterate of the minimisation of
         ``Jhat``."""
 
+    def settings(self) -> dict:
+        """The settings that change what this PC applies (for checkpoints' fingerprints)."""
+        return {}
+
+    def fingerprint(self) -> dict:
+        """What a checkpoint records of this PC: its kind and :meth:`settings`."""
+        return {"type": type(self).__name__, **self.settings()}
+
     def state(self) -> dict:
         """Arrays (name → ndarray) that restore this PC after a resume."""
         return {}

@@ -71,6 +71,10 @@ class LMVMPC(TrustRegionPC):
         """:math:`y = B_k^{-1}x`."""
         self.B.solve(x, y)
 
+    def settings(self):
+        return {"solver_parameters": self.solver_parameters or {},
+                "history_size": self.history_size}
+
     def state(self):
         """The stored pairs' iterates and gradients."""
         return {f"lmvm_pair_{i}_{k}": v for i, pair in enumerate(self.pairs)

@@ -116,6 +116,11 @@ class LowRankPC(TrustRegionPC):
             ya = vec_to_array(y, n, self.comm) - corr
             array_to_vec(ya, y)
 
+    def settings(self):
+        return {"rank": self.rank, "oversampling": self.oversampling,
+                "rebuild_every": self.rebuild_every, "seed": self.seed,
+                "solver_parameters": self.R.solver_parameters or {}}
+
     def state(self):
         """The eigenpairs and the build counter."""
         return {"lowrank_U": self.U, "lowrank_d": self.d,

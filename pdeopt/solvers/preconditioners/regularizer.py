@@ -59,6 +59,9 @@ class RegularizerPC(TrustRegionPC):
         self.ksp = configure(ksp, self.DEFAULT_SOLVER_PARAMETERS, self.solver_parameters,
                              self.full_prefix)
 
+    def settings(self):
+        return {"solver_parameters": self.solver_parameters or {}}
+
     def apply(self, pc, x, y):
         """:math:`y = H_R^{-1}x`."""
         with inserted(self.ksp):
