@@ -9,7 +9,7 @@ import numpy as np
 import petsctools
 from petsc4py import PETSc
 
-from pdeopt.errors import ConvergenceError, OptionError
+from pdeopt.errors import ConvergenceError, OptionError, PdeoptError
 
 __all__ = ["DIRECT_SOLVER_PARAMETERS", "configure", "inserted", "reason_name", "check_converged",
            "mat_solve"]
@@ -40,6 +40,8 @@ def configure(obj, defaults, solver_parameters, options_prefix):
         except PETSc.Error as e:
             if e.ierr == _PETSC_ERR_UNKNOWN_TYPE:
                 raise _unknown_type(params, prefix) from None
+            if isinstance(e.__cause__, PdeoptError):  # raised in a Python PC's set-up
+                raise e.__cause__ from None
             raise
         unused = sorted(k for k in (solver_parameters or {})
                         if not PETSc.Options().used(prefix + k))

@@ -12,6 +12,7 @@ import abc
 
 import numpy as np
 
+from pdeopt.checks import integer, real
 from pdeopt.errors import InputError, OptionError
 from pdeopt.problem.array_functional import ArrayFunctional
 from pdeopt.problem.counts import Counts
@@ -99,9 +100,9 @@ class SubsampledHessian(HessianModel):
     whole_batch = False
 
     def __init__(self, fraction: float, model: HessianModel | None = None, seed: int = 0):
-        if not 0 < fraction <= 1:
-            raise OptionError(f"SubsampledHessian: fraction is a fraction of the batch in "
-                              f"(0, 1], got {fraction}.")
+        fraction = real("SubsampledHessian", "fraction", fraction, low=0, low_open=True, high=1,
+                        remedy="a fraction of the batch", error=OptionError)
+        seed = integer("SubsampledHessian", "seed", seed, low=0, error=OptionError)
         model = ExactHessian() if model is None else model
         if not isinstance(model, (ExactHessian, GaussNewtonHessian)):
             raise OptionError(f"SubsampledHessian subsamples ExactHessian or "

@@ -14,6 +14,7 @@ from types import MappingProxyType
 import numpy as np
 from petsc4py import PETSc
 
+from pdeopt.checks import integer, real
 from pdeopt.control_vec import array_to_vec, vec_to_array
 from pdeopt.errors import ConvergenceError, OptionError
 from pdeopt.options import configure, inserted, reason_name
@@ -224,15 +225,15 @@ class CappedCGSubproblem(Subproblem):
 
     def __init__(self, epsilon: float = 1e-6, zeta: float = 0.5, max_it: int = 50,
                  oracle_max_it: int = 100, oracle_delta: float = 0.01, oracle_seed: int = 0):
-        if epsilon <= 0 or not 0 < zeta < 1 or max_it < 1:
-            raise OptionError(f"CappedCGSubproblem needs epsilon > 0, 0 < zeta < 1 and "
-                              f"max_it >= 1; got {epsilon}, {zeta}, {max_it}.")
-        if oracle_max_it < 1 or not 0 < oracle_delta < 1:
-            raise OptionError(f"CappedCGSubproblem needs oracle_max_it >= 1 and "
-                              f"0 < oracle_delta < 1; got {oracle_max_it}, {oracle_delta}.")
-        self.epsilon, self.zeta, self.max_it = epsilon, zeta, max_it
-        self.oracle_max_it, self.oracle_delta = oracle_max_it, oracle_delta
-        self.oracle_seed = oracle_seed
+        name, E = "CappedCGSubproblem", OptionError
+        self.epsilon = real(name, "epsilon", epsilon, low=0, low_open=True, error=E)
+        self.zeta = real(name, "zeta", zeta, low=0, high=1, low_open=True, high_open=True,
+                         error=E)
+        self.max_it = integer(name, "max_it", max_it, low=1, error=E)
+        self.oracle_max_it = integer(name, "oracle_max_it", oracle_max_it, low=1, error=E)
+        self.oracle_delta = real(name, "oracle_delta", oracle_delta, low=0, high=1,
+                                 low_open=True, high_open=True, error=E)
+        self.oracle_seed = integer(name, "oracle_seed", oracle_seed, low=0, error=E)
 
     def fingerprint(self):
         return {"name": self.name, "epsilon": self.epsilon, "zeta": self.zeta,

@@ -12,8 +12,9 @@ from types import MappingProxyType
 import numpy as np
 from petsc4py import PETSc
 
+from pdeopt.checks import instance
 from pdeopt.control_vec import array_to_vec, create_control_vec, vec_to_array
-from pdeopt.errors import ConvergenceError, InputError
+from pdeopt.errors import ConvergenceError, InputError, OptionError
 from pdeopt.options import configure, inserted
 from pdeopt.problem.array_functional import ArrayFunctional
 from pdeopt.problem.counts import Counts
@@ -59,6 +60,13 @@ class TAOSolver:
         if not isinstance(Jhat, ArrayFunctional):
             raise InputError(f"TAOSolver minimises an ArrayFunctional (e.g. "
                              f"pdeopt.ReducedFunctional), not a {type(Jhat).__name__}.")
+        instance("TAOSolver", "solver_parameters", solver_parameters or {}, dict,
+                 "TAO options as a dict")
+        instance("TAOSolver", "options_prefix", options_prefix, str, "e.g. 'pdeopt_tao_'")
+        instance("TAOSolver", "gauss_newton", gauss_newton, bool)
+        if callback is not None and not callable(callback):
+            raise OptionError(f"TAOSolver: callback={callback!r} must be callable, "
+                              f"callback(iteration, theta, objective, gradient_norm).")
         self.Jhat, self.comm, self.callback = Jhat, Jhat.comm, callback
         self.monitor, solver_parameters = Monitor.from_options(self.comm, solver_parameters,
                                                                options_prefix)

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from pdeopt.checks import instance
 from pdeopt.control_vec import create_control_vec
 from pdeopt.errors import CheckpointError, ConvergenceError, InputError, OptionError
 from pdeopt.problem.array_functional import ArrayFunctional
@@ -150,6 +151,9 @@ class TrustRegionParameters:
         """The parameters from a dict, rejecting keys that are not parameters."""
         if isinstance(values, cls):
             return values
+        if values is not None and not isinstance(values, dict):
+            raise OptionError(f"parameters={values!r} must be a dict of TrustRegionParameters "
+                              f"or a TrustRegionParameters.")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values or {}) - known)
         if unknown:
@@ -246,10 +250,25 @@ class TrustRegionNewtonCG:
         if not isinstance(Jhat, ArrayFunctional):
             raise InputError(f"TrustRegionNewtonCG minimises an ArrayFunctional (e.g. "
                              f"pdeopt.ReducedFunctional), not a {type(Jhat).__name__}.")
+        name = "TrustRegionNewtonCG"
+        hessian = instance(name, "hessian", ExactHessian() if hessian is None else hessian,
+                           HessianModel, "e.g. pdeopt.GaussNewtonHessian()")
+        subproblem = instance(name, "subproblem",
+                              KSPSubproblem() if subproblem is None else subproblem, Subproblem,
+                              "e.g. pdeopt.CappedCGSubproblem()")
+        if preconditioner is not None:
+            instance(name, "preconditioner", preconditioner, TrustRegionPC,
+                     "e.g. pdeopt.LMVMPC(), or None")
+        instance(name, "solver_parameters", solver_parameters or {}, dict,
+                 "PETSc options as a dict")
+        instance(name, "options_prefix", options_prefix, str, "e.g. 'pdeopt_tr_'")
+        if callback is not None and not callable(callback):
+            raise OptionError(f"{name}: callback={callback!r} must be callable, "
+                              f"callback(iteration, theta, objective, gradient_norm).")
         self.Jhat, self.comm, self.callback = Jhat, Jhat.comm, callback
         self.parameters = TrustRegionParameters.from_dict(parameters)
-        self.hessian = (ExactHessian() if hessian is None else hessian).bind(Jhat)
-        self.subproblem = KSPSubproblem() if subproblem is None else subproblem
+        self.hessian = hessian.bind(Jhat)
+        self.subproblem = subproblem
         self.preconditioner = preconditioner
         if not self.hessian.whole_batch and not isinstance(self.subproblem, KSPSubproblem):
             raise OptionError("capped CG's second-order certificate is about the whole batch's "

@@ -5,6 +5,7 @@ from types import MappingProxyType
 import numpy as np
 from petsc4py import PETSc
 
+from pdeopt.checks import instance
 from pdeopt.control_vec import array_to_vec
 from pdeopt.options import configure, inserted
 from pdeopt.solvers.preconditioners.base import TrustRegionPC
@@ -35,6 +36,8 @@ class LMVMPC(TrustRegionPC):
 
     def __init__(self, solver_parameters: dict | None = None):
         super().__init__()
+        instance("LMVMPC", "solver_parameters", solver_parameters or {}, dict,
+                 "options of the LMVM Mat as a dict")
         self.solver_parameters = solver_parameters
         self.B = None
         self.history_size = None

@@ -15,7 +15,7 @@ with the eigenvalues clipped at zero so that :math:`P` stays SPD where :math:`H`
 
 import numpy as np
 
-from pdeopt.errors import InputError
+from pdeopt.checks import integer
 from pdeopt.control_vec import array_to_vec, vec_to_array
 from pdeopt.solvers.preconditioners.base import TrustRegionPC
 from pdeopt.solvers.preconditioners.regularizer import RegularizerPC
@@ -48,8 +48,10 @@ class LowRankPC(TrustRegionPC):
     def __init__(self, regularizer, rank: int = 20, oversampling: int = 10,
                  rebuild_every: int = 1, seed: int = 0, solver_parameters: dict | None = None):
         super().__init__()
-        if rank < 1 or oversampling < 0 or rebuild_every < 1:
-            raise InputError("need rank >= 1, oversampling >= 0 and rebuild_every >= 1.")
+        rank = integer("LowRankPC", "rank", rank, low=1)
+        oversampling = integer("LowRankPC", "oversampling", oversampling, low=0)
+        rebuild_every = integer("LowRankPC", "rebuild_every", rebuild_every, low=1)
+        seed = integer("LowRankPC", "seed", seed, low=0)
         self.regularizer = regularizer
         self.rank, self.oversampling, self.rebuild_every = rank, oversampling, rebuild_every
         self.seed = seed

@@ -3,7 +3,9 @@ r"""The regulariser's Hessian as preconditioner:
 
 from petsc4py import PETSc
 
+from pdeopt.checks import instance
 from pdeopt.errors import InputError
+from pdeopt.problem.regularizer import Regularizer
 from pdeopt.options import DIRECT_SOLVER_PARAMETERS, configure, inserted
 from pdeopt.solvers.preconditioners.base import TrustRegionPC
 
@@ -33,6 +35,10 @@ class RegularizerPC(TrustRegionPC):
 
     def __init__(self, regularizer, solver_parameters: dict | None = None):
         super().__init__()
+        instance("RegularizerPC", "regularizer", regularizer, Regularizer,
+                 "pdeopt.Regularizer(model, alpha > 0)", error=InputError)
+        instance("RegularizerPC", "solver_parameters", solver_parameters or {}, dict,
+                 "options of the inner KSP as a dict")
         if regularizer.alpha <= 0:
             raise InputError("RegularizerPC needs alpha > 0: with alpha = 0 the regulariser's "
                              "Hessian is singular (constant-in-time controls).")
