@@ -14,7 +14,7 @@ from analytic import quadratic
 from pdeopt import (CappedCGSubproblem, LMVMPC, LowRankPC, OptionError, PdeoptError,
                     RegularizerPC, SubsampledHessian, TAOSolver, TrustRegionNewtonCG,
                     TrustRegionParameters)
-from problems import make_problem
+from problems import make_model, make_problem
 
 BAD_PARAMETERS = {
     "max_it negative": ({"max_it": -1}, "max_it"),
@@ -102,6 +102,25 @@ def test_bad_strategy_arguments_are_named(case):
     build, match = BAD_STRATEGIES[case]
     with pytest.raises(PdeoptError, match=match):
         build()
+
+
+def test_bad_functional_arguments_are_named(network):
+    grid, model, Jhat, theta = network
+    x, y = Jhat.x, Jhat.target
+    _, other = make_model("parabolic", channels=2)
+    cases = [
+        (lambda: pdeopt.ReducedFunctional(np.ones(3), x, y), "model"),
+        (lambda: pdeopt.ReducedFunctional(model, x, y, regularizer=0.1), "regularizer"),
+        (lambda: pdeopt.ReducedFunctional(model, x, y, pdeopt.Regularizer(other)),
+         "regularizer is of"),
+        (lambda: pdeopt.EnsembleReducedFunctional(model, x, y, None, ensemble="two"),
+         "ensemble"),
+        (lambda: pdeopt.ProjectedReducedFunctional(Jhat, inner_tol=-1.0), "inner_tol"),
+        (lambda: pdeopt.ProjectedReducedFunctional(Jhat, inner_max_it=0), "inner_max_it"),
+    ]
+    for build, match in cases:
+        with pytest.raises(pdeopt.InputError, match=match):
+            build()
 
 
 BAD_TAO = {

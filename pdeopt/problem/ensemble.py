@@ -15,14 +15,16 @@ once. Firedrake's ``EnsembleReducedFunctional`` has no Hessian; this one has.
 import copy
 
 import numpy as np
+from firedrake import Ensemble
 from mpi4py import MPI
 
+from pdeopt.checks import instance
 from pdeopt.errors import InputError
 from pdeopt.problem.array_functional import ArrayFunctional
 from pdeopt.problem.counts import Counts
 from pdeopt.problem.fingerprint import (data_fingerprint, model_fingerprint,
                                         regularizer_fingerprint)
-from pdeopt.problem.reduced_functional import ReducedFunctional
+from pdeopt.problem.reduced_functional import ReducedFunctional, check_model_and_regularizer
 from pdeopt.problem.regularizer import Regularizer
 
 __all__ = ["EnsembleReducedFunctional", "member_slice"]
@@ -68,6 +70,9 @@ class EnsembleReducedFunctional(ArrayFunctional):
     subsamples = True
 
     def __init__(self, model, x, target, regularizer, ensemble, theta=None):
+        check_model_and_regularizer("EnsembleReducedFunctional", model, regularizer)
+        instance("EnsembleReducedFunctional", "ensemble", ensemble, Ensemble,
+                 "firedrake.Ensemble(COMM_WORLD, ranks per member)", error=InputError)
         if MPI.Comm.Compare(model.comm, ensemble.comm) not in (MPI.IDENT, MPI.CONGRUENT):
             raise InputError("the model must be built on the ensemble's spatial communicator "
                              "(PixelGrid(..., comm=ensemble.comm)).")

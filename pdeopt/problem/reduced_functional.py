@@ -5,8 +5,10 @@ from pyadjoint import Control, Tape
 from pyadjoint import ReducedFunctional as _PyadjointReducedFunctional
 from pyadjoint.tape import annotate_tape, continue_annotation, pause_annotation, set_working_tape
 
+from pdeopt.checks import instance
 from pdeopt.data.validation import check_batch
 from pdeopt.errors import InputError
+from pdeopt.model.model import Model
 from pdeopt.problem.array_functional import ArrayFunctional
 from pdeopt.problem.blocks import GaussNewtonBlock
 from pdeopt.problem.control_array import ControlArray, as_array
@@ -14,8 +16,23 @@ from pdeopt.problem.counts import Counts
 from pdeopt.problem.fingerprint import (data_fingerprint, model_fingerprint,
                                         regularizer_fingerprint)
 from pdeopt.problem.functional import training_loss
+from pdeopt.problem.regularizer import Regularizer
 
-__all__ = ["ReducedFunctional"]
+__all__ = ["ReducedFunctional", "check_model_and_regularizer"]
+
+
+def check_model_and_regularizer(owner: str, model, regularizer) -> None:
+    """A :class:`~pdeopt.model.model.Model`, and ``None`` or a
+    :class:`~pdeopt.problem.regularizer.Regularizer` of its controls."""
+    instance(owner, "model", model, Model, "pdeopt.Model(network, readout)", error=InputError)
+    if regularizer is None:
+        return
+    instance(owner, "regularizer", regularizer, Regularizer, "pdeopt.Regularizer(model), or None",
+             error=InputError)
+    if regularizer.layout.size != model.layout.size:
+        raise InputError(f"{owner}: the regularizer is of {regularizer.layout.size} controls, "
+                         f"the model has {model.layout.size}; build it as "
+                         f"pdeopt.Regularizer(model).")
 
 
 class ReducedFunctional(_PyadjointReducedFunctional, ArrayFunctional):
@@ -54,6 +71,7 @@ class ReducedFunctional(_PyadjointReducedFunctional, ArrayFunctional):
     subsamples = True
 
     def __init__(self, model, x, target, regularizer=None, theta=None):
+        check_model_and_regularizer("ReducedFunctional", model, regularizer)
         x, target = check_batch(model, x, target)
         self.model, self.x, self.target, self.regularizer = model, x, target, regularizer
         theta = self.check_point(model.initial_controls() if theta is None else theta,

@@ -39,6 +39,7 @@ the taped one.
 
 import numpy as np
 
+from pdeopt.checks import integer, real
 from pdeopt.errors import InputError
 from pdeopt.model.readout import LinearReadout
 from pdeopt.problem.array_functional import ArrayFunctional
@@ -86,7 +87,10 @@ class ProjectedReducedFunctional(ArrayFunctional):
         self.n = Jhat.model.network.layout.size
         self.alpha = Jhat.regularizer.alpha if Jhat.regularizer is not None else 0.0
         readout.check_alpha(self.alpha)
-        self.inner_tol, self.inner_max_it = float(inner_tol), int(inner_max_it)
+        self.inner_tol = real("ProjectedReducedFunctional", "inner_tol", inner_tol, low=0,
+                              low_open=True)
+        self.inner_max_it = integer("ProjectedReducedFunctional", "inner_max_it", inner_max_it,
+                                    low=1)
         self.inner_iterations = self.feature_sweeps = 0
         self._theta = self._optimal = None
 
