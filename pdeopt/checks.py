@@ -23,8 +23,8 @@ def real(owner: str, name: str, value, *, low=None, high=None, low_open=False, h
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise _fail(error, owner, name, value, "a real number", remedy)
     value = float(value)
-    interval = (f"{'(' if low_open else '['}{'-inf' if low is None else low}, "
-                f"{'inf' if high is None else high}{')' if high_open else ']'}")
+    interval = (f"{'(' if low_open or low is None else '['}{'-inf' if low is None else low}, "
+                f"{'inf' if high is None else high}{')' if high_open or high is None else ']'}")
     if np.isnan(value) or (np.isinf(value) and not allow_inf):
         raise _fail(error, owner, name, value, f"finite, in {interval}", remedy)
     if low is not None and (value < low or (low_open and value == low)) \

@@ -11,6 +11,7 @@ sources are random cosine series :math:`f = \sum_{j,k<m} a_{jk}\cos(j\pi x)\cos(
 :math:`a_{jk} \sim \mathcal N(0, (1+j^2+k^2)^{-1})`, seeded and identical on every rank.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,8 @@ import firedrake as fd
 import numpy as np
 from petsc4py import PETSc
 
-from pdeopt.errors import InputError
+from pdeopt.checks import instance, integer, real
+from pdeopt.data.validation import check_grid, check_probes, check_seed
 from pdeopt.options import DIRECT_SOLVER_PARAMETERS, check_converged, configure, mat_solve
 
 if TYPE_CHECKING:  # data sits below model (DESIGN.md §6): the grid only as a type
@@ -56,22 +58,37 @@ def diffusion_reaction_data(grid: "PixelGrid", n: int, probes, seed: int = 0,
     grid
         The :class:`~pdeopt.model.grid.PixelGrid`.
     n
-        Number of samples.
+        Number of samples, an integer :math:`\ge 1`.
     probes
-        Pixel indices ``(P, 2)`` as ``(iy, ix)`` where :math:`u` is observed.
+        Pixel indices ``(P, 2)`` as ``(iy, ix)`` where :math:`u` is observed: at least one,
+        distinct, inside the grid.
     seed
-        Seed of the source coefficients.
+        Seed of the source coefficients, a non-negative integer.
     diffusivity, reaction
-        :math:`\kappa > 0` and :math:`c > 0`.
+        :math:`\kappa > 0` and :math:`c > 0`, finite (with the Neumann condition,
+        :math:`c = 0` leaves the constants in the kernel).
     modes
-        :math:`m`, cosine modes per direction.
+        :math:`m \ge 1`, cosine modes per direction (an integer).
     solver_parameters, options_prefix
         PETSc options for the solve (default:
         :data:`~pdeopt.options.DIRECT_SOLVER_PARAMETERS`, a MUMPS Cholesky factorisation).
     """
-    if n < 1 or diffusivity <= 0 or reaction <= 0 or modes < 1:
-        raise InputError("need n >= 1, diffusivity > 0, reaction > 0 and modes >= 1.")
-    probes = np.asarray(probes, dtype=np.intp).reshape(-1, 2)
+    owner = "diffusion_reaction_data"
+    check_grid(owner, grid)
+    n = integer(owner, "n", n, low=1, remedy="ask for at least one sample")
+    probes = check_probes(owner, probes, grid.shape)
+    seed = check_seed(owner, seed)
+    diffusivity = real(owner, "diffusivity", diffusivity, low=0.0, low_open=True,
+                       remedy="kappa > 0 makes the problem elliptic; 0.05 is the default")
+    reaction = real(owner, "reaction", reaction, low=0.0, low_open=True,
+                    remedy="with the Neumann condition, c > 0 makes the solution unique; 1.0 "
+                           "is the default")
+    modes = integer(owner, "modes", modes, low=1, remedy="the sources need at least one mode")
+    if solver_parameters is not None:
+        instance(owner, "solver_parameters", solver_parameters, Mapping,
+                 remedy="give a dict of PETSc options, e.g. {'pc_type': 'gamg'}")
+    instance(owner, "options_prefix", options_prefix, str,
+             remedy="give a string ending in '_', e.g. 'pdeopt_data_'")
     rng = np.random.default_rng(seed)
     j = np.arange(modes)
     a = rng.standard_normal((n, modes, modes)) / np.sqrt(1.0 + j[:, None] ** 2 + j[None, :] ** 2)

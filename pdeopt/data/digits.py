@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pdeopt.data.validation import check_finite
+from pdeopt.checks import integer, real
+from pdeopt.data.validation import check_finite, check_grid, check_seed, shown
 from pdeopt.errors import InputError
 
 if TYPE_CHECKING:  # data sits below model (DESIGN.md §6): the grid only as a type
@@ -32,7 +33,7 @@ class Dataset:
 def load_digits(grid: "PixelGrid", seed: int = 0,
                 fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
                 limit: int | None = None) -> dict[str, Dataset]:
-    """The digits (1797 images, 10 classes, values scaled to [0, 1]) split three ways.
+    r"""The digits (1797 images, 10 classes, values scaled to [0, 1]) split three ways.
 
     The split is stratified and seeded, identical on every rank and independent of the mesh
     partition.
@@ -42,11 +43,13 @@ def load_digits(grid: "PixelGrid", seed: int = 0,
     grid
         An 8×8 :class:`~pdeopt.model.grid.PixelGrid`.
     seed
-        Seed of the split.
+        Seed of the split, an integer in :math:`[0, 2^{32})` (scikit-learn's ``random_state``).
     fractions
-        Train, validation and test fractions (summing to 1).
+        Train, validation and test fractions (three positive numbers summing to 1).
     limit
-        Use only the first ``limit`` samples of a stratified subsample (for quick runs).
+        Use only the first ``limit`` samples of a stratified subsample (for quick runs): an
+        integer :math:`\ge 1` or ``None``; every split must keep at least one sample of each of
+        the 10 classes.
 
     Returns
     -------
@@ -56,21 +59,50 @@ def load_digits(grid: "PixelGrid", seed: int = 0,
     from sklearn.datasets import load_digits as _load
     from sklearn.model_selection import train_test_split
 
+    check_grid("load_digits", grid)
     if grid.shape != (8, 8):
         raise InputError(f"the digits are 8x8 images; got a {grid.ny}x{grid.nx} grid.")
-    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-12:
-        raise InputError(f"fractions must be three positive numbers summing to 1, got {fractions}.")
+    seed = check_seed("load_digits", seed, high=2**32)
+    fractions = _fractions(fractions)
+    if limit is not None:
+        limit = integer("load_digits", "limit", limit, low=1,
+                        remedy="give a positive number of samples, or None for all 1797")
     digits = _load()
     images, labels = digits.images / 16.0, digits.target.astype(np.intp)
-    if limit is not None and limit < len(labels):
-        images, _, labels, _ = train_test_split(images, labels, train_size=limit,
-                                                stratify=labels, random_state=seed)
-    check_finite("the digits", images, grid.comm)
     f_train, f_val, f_test = fractions
-    im_train, im_rest, y_train, y_rest = train_test_split(
-        images, labels, train_size=f_train, stratify=labels, random_state=seed)
-    im_val, im_test, y_val, y_test = train_test_split(
-        im_rest, y_rest, train_size=f_val / (f_val + f_test), stratify=y_rest, random_state=seed)
+    try:
+        if limit is not None and limit < len(labels):
+            images, _, labels, _ = train_test_split(images, labels, train_size=limit,
+                                                    stratify=labels, random_state=seed)
+        im_train, im_rest, y_train, y_rest = train_test_split(
+            images, labels, train_size=f_train, stratify=labels, random_state=seed)
+        im_val, im_test, y_val, y_test = train_test_split(
+            im_rest, y_rest, train_size=f_val / (f_val + f_test), stratify=y_rest,
+            random_state=seed)
+    except ValueError as e:  # a split too small to hold every class once
+        raise InputError(f"load_digits: limit={shown(limit)} and fractions={shown(fractions)} "
+                         f"leave a split without every class ({e}); raise limit (at least "
+                         f"about 10 / min(fractions) samples) or make the fractions less "
+                         f"uneven.") from None
+    check_finite("the digits", images, grid.comm)
     return {name: Dataset(grid.to_field(im)[:, :, None], y, im)
             for name, im, y in (("train", im_train, y_train), ("validation", im_val, y_val),
                                 ("test", im_test, y_test))}
+
+
+def _fractions(fractions) -> tuple[float, float, float]:
+    """Three positive reals summing to 1, checked."""
+    try:
+        values = tuple(fractions)
+    except TypeError:
+        values = ()
+    if len(values) != 3:
+        raise InputError(f"load_digits: fractions={shown(fractions)} must be three positive "
+                         f"numbers summing to 1 (train, validation, test), e.g. (0.6, 0.2, 0.2).")
+    values = tuple(real("load_digits", f"fractions[{i}]", f, low=0.0, low_open=True,
+                        remedy="each split gets a positive fraction of the samples")
+                   for i, f in enumerate(values))
+    if abs(sum(values) - 1) > 1e-12:
+        raise InputError(f"load_digits: fractions={shown(fractions)} must be three positive "
+                         f"numbers summing to 1, not to {sum(values)!r}; rescale them.")
+    return values

@@ -6,13 +6,16 @@ in its smoothed form. :data:`ACTIVATIONS` maps each :attr:`Activation.name` to i
 """
 
 import abc
-from types import MappingProxyType
 
 import numpy as np
 
-from pdeopt.errors import OptionError
+from pdeopt.checks import real
+from pdeopt.data.validation import shown
+from pdeopt.errors import InputError, OptionError
+from pdeopt.model.registry import Registry
 
-__all__ = ["Activation", "Tanh", "Softplus", "SmoothReLU", "ACTIVATIONS", "activation_by_name"]
+__all__ = ["Activation", "Tanh", "Softplus", "SmoothReLU", "ACTIVATIONS", "activation_by_name",
+           "check_activation"]
 
 
 class Activation(abc.ABC):
@@ -103,13 +106,20 @@ class SmoothReLU(Activation):
     Parameters
     ----------
     epsilon
-        The smoothing width :math:`\varepsilon > 0`.
+        The smoothing width :math:`\varepsilon`, in :data:`EPSILON_RANGE`: positive, so that
+        :math:`\sigma` is :math:`C^2`, and with :math:`\varepsilon^3` a normal double, so that
+        :math:`\sigma''(0) = 1/(2\varepsilon)` is computed without under- or overflow.
     """
 
     name = "smooth_relu"
+    #: The smoothing widths accepted.
+    EPSILON_RANGE = (1e-100, 1e100)
 
     def __init__(self, epsilon: float = 0.1):
-        self.epsilon = float(epsilon)
+        low, high = self.EPSILON_RANGE
+        self.epsilon = real("SmoothReLU", "epsilon", epsilon, low=low, high=high,
+                            remedy="epsilon > 0 keeps sigma twice differentiable (0 is ReLU, "
+                                   "which has no second derivative at 0); 0.1 is the default")
 
     def __call__(self, z):
         return 0.5 * (z + np.sqrt(z * z + self.epsilon**2) - self.epsilon)
@@ -129,7 +139,7 @@ class SmoothReLU(Activation):
 
 
 #: The activations by :attr:`Activation.name`.
-ACTIVATIONS = MappingProxyType({cls.name: cls for cls in (Tanh, Softplus, SmoothReLU)})
+ACTIVATIONS = Registry("activation", (Tanh, Softplus, SmoothReLU))
 
 
 def activation_by_name(name: str | Activation) -> Activation:
@@ -138,8 +148,22 @@ def activation_by_name(name: str | Activation) -> Activation:
     returned as it is."""
     if isinstance(name, Activation):
         return name
-    try:
-        return ACTIVATIONS[name]()
-    except KeyError:
+    if name not in ACTIVATIONS:
+        hint = " instance (call the class)" if isinstance(name, type) else ""
         raise OptionError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)} or "
-                          f"pass an Activation.") from None
+                          f"pass an Activation{hint}.")
+    return ACTIVATIONS[name]()
+
+
+def check_activation(owner: str, name: str, value) -> Activation:
+    """``value`` if it is an :class:`Activation` (an instance), else :class:`InputError` naming
+    ``owner``'s argument ``name`` and how to make one."""
+    if isinstance(value, Activation):
+        return value
+    if isinstance(value, type) and issubclass(value, Activation):
+        remedy = f"call the class: {value.__name__}()"
+    elif isinstance(value, str):
+        remedy = f"build it by name: pdeopt.activation_by_name({value!r})"
+    else:
+        remedy = f"choose from {sorted(ACTIVATIONS)}, e.g. pdeopt.Tanh()"
+    raise InputError(f"{owner}: {name}={shown(value)} must be an Activation instance; {remedy}.")

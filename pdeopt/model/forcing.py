@@ -25,7 +25,9 @@ import abc
 
 import numpy as np
 
-from pdeopt.model.activation import Activation
+from pdeopt.data.validation import shown
+from pdeopt.errors import InputError
+from pdeopt.model.activation import Activation, check_activation
 from pdeopt.model.control import LayerControl
 from pdeopt.model.operators import OperatorSet
 from pdeopt.model.stencil import contract, mix
@@ -52,11 +54,19 @@ class Forcing(abc.ABC):
         The assembled :class:`~pdeopt.model.operators.OperatorSet` (:math:`D_s`, :math:`M`).
     activation
         A :math:`C^2` :class:`~pdeopt.model.activation.Activation` :math:`\sigma`.
+    owner
+        The name errors give for the object that builds the forcing (a scheme); the forcing's
+        class by default.
     """
 
-    def __init__(self, operators: OperatorSet, activation: Activation):
+    def __init__(self, operators: OperatorSet, activation: Activation, *,
+                 owner: str | None = None):
+        owner = owner or type(self).__name__
+        if not isinstance(operators, OperatorSet):
+            raise InputError(f"{owner}: operators={shown(operators)} must be an OperatorSet; build "
+                             f"it with pdeopt.assemble_operators(grid).")
         self.ops = operators
-        self.sigma = activation
+        self.sigma = check_activation(owner, "activation", activation)
 
     @abc.abstractmethod
     def __call__(self, u: np.ndarray, th: LayerControl) -> tuple[np.ndarray, np.ndarray]:
@@ -156,8 +166,9 @@ class SymmetricForcing(Forcing):
     :math:`D_s` and :math:`D_s^T` are ever applied.
     """
 
-    def __init__(self, operators: OperatorSet, activation: Activation):
-        super().__init__(operators, activation)
+    def __init__(self, operators: OperatorSet, activation: Activation, *,
+                 owner: str | None = None):
+        super().__init__(operators, activation, owner=owner)
         self.m = operators.mass[:, None, None]
 
     def _P(self, a, W, out=None):

@@ -4,6 +4,8 @@ import numpy as np
 import firedrake as fd
 from mpi4py import MPI
 
+from pdeopt.checks import integer
+from pdeopt.data.validation import shown
 from pdeopt.errors import InputError
 
 __all__ = ["PixelGrid"]
@@ -22,15 +24,18 @@ class PixelGrid:
     Parameters
     ----------
     nx, ny
-        Pixels per row and per column (at least 3 each).
+        Pixels per row and per column, integers (at least 3 each; ``ny`` defaults to ``nx``).
     comm
         Spatial communicator.
     """
 
     def __init__(self, nx: int, ny: int | None = None, *, comm: MPI.Comm = MPI.COMM_WORLD):
-        ny = nx if ny is None else ny
-        if min(nx, ny) < 3:
-            raise InputError(f"PixelGrid needs at least 3x3 pixels, got {nx}x{ny}.")
+        remedy = "a grid needs at least 3 pixels per side (the second differences' stencil)"
+        nx = integer("PixelGrid", "nx", nx, low=3, remedy=remedy)
+        ny = nx if ny is None else integer("PixelGrid", "ny", ny, low=3, remedy=remedy)
+        if not isinstance(comm, MPI.Comm):
+            raise InputError(f"PixelGrid: comm={shown(comm)} must be an mpi4py communicator; pass "
+                             f"e.g. mpi4py.MPI.COMM_WORLD.")
         if comm.size > (nx - 1) * (ny - 1):
             raise InputError(f"{comm.size} ranks for {(nx - 1) * (ny - 1)} cells: use fewer "
                              f"ranks in the spatial communicator (an Ensemble splits the data).")
@@ -57,6 +62,9 @@ class PixelGrid:
         Returns an array ``(n_owned, n)``: one column per image.
         """
         images = np.asarray(images)
+        if images.dtype.kind not in "biuf":
+            raise InputError(f"images have dtype {images.dtype}; give real pixel values "
+                             f"(bool, integer or float).")
         if images.ndim != 3 or images.shape[1:] != self.shape:
             raise InputError(f"expected images of shape (n, {self.ny}, {self.nx}), "
                              f"got {images.shape}.")

@@ -16,11 +16,14 @@ from collections import namedtuple
 import numpy as np
 from mpi4py import MPI
 
+from pdeopt.checks import integer, real
+from pdeopt.data.validation import shown
 from pdeopt.errors import InputError
-from pdeopt.model.activation import Activation
+from pdeopt.model.activation import Activation, check_activation
 from pdeopt.model.control import ControlLayout, LayerControl
 from pdeopt.model.schemes.scheme import Scheme
 from pdeopt.model.stencil import contract, mix
+from pdeopt.parallel import raise_collectively
 
 __all__ = ["Network", "Trajectory", "Adjoints"]
 
@@ -38,13 +41,14 @@ class Network:
     Parameters
     ----------
     scheme
-        The time-stepping scheme (carries the operators, activation and step).
+        The time-stepping :class:`~pdeopt.model.schemes.Scheme` (carries the operators,
+        activation and step).
     channels
-        :math:`C`, channels of the state.
+        :math:`C \ge 1`, channels of the state (an integer).
     depth
-        :math:`N`, the number of layers (time steps).
+        :math:`N \ge 1`, the number of layers (time steps; an integer).
     in_channels
-        Channels of the input (1 for grey images).
+        Channels of the input (1 for grey images; an integer :math:`\ge 1`).
     opening_activation
         :math:`\sigma_0`: ``None`` for a linear lift, or an
         :class:`~pdeopt.model.activation.Activation` (Ruthotto & Haber's opening layer).
@@ -52,12 +56,19 @@ class Network:
 
     def __init__(self, scheme: Scheme, channels: int, depth: int, in_channels: int = 1,
                  opening_activation: Activation | None = None):
-        if channels < 1 or depth < 1 or in_channels < 1:
-            raise InputError(f"channels, depth and in_channels must be positive, got "
-                             f"{channels}, {depth}, {in_channels}.")
+        if not isinstance(scheme, Scheme):
+            raise InputError(f"Network: scheme={shown(scheme)} must be a Scheme; build one, e.g. "
+                             f"pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=1.0 / depth).")
+        self.C = integer("Network", "channels", channels, low=1,
+                         remedy="the state needs at least one channel")
+        self.N = integer("Network", "depth", depth, low=1,
+                         remedy="a network has at least one layer (time step)")
+        self.c_in = integer("Network", "in_channels", in_channels, low=1,
+                            remedy="the input has at least one channel (1 for grey images)")
+        if opening_activation is not None:
+            check_activation("Network", "opening_activation", opening_activation)
         self.scheme = scheme
         self.ops = scheme.forcing.ops
-        self.C, self.N, self.c_in = int(channels), int(depth), int(in_channels)
         self.opening_activation = opening_activation
         S = self.ops.S
         self.layout = ControlLayout([
@@ -79,7 +90,13 @@ class Network:
 
         The opening and layer mixing matrices are normal with variance ``scale**2 / (S c)``,
         ``c`` the input channels of the layer (its fan-in is ``S c``); the biases are zero.
+        ``scale`` is finite and non-negative.
         """
+        if not isinstance(rng, np.random.Generator):
+            raise InputError(f"Network.initial_controls: rng={shown(rng)} must be a "
+                             f"numpy.random.Generator; pass np.random.default_rng(seed).")
+        scale = real("Network.initial_controls", "scale", scale, low=0.0,
+                     remedy="the mixing matrices' standard deviation is scale / sqrt(fan-in)")
         S = self.ops.S
         theta = np.zeros(self.layout.size)
         v = self.layout.views(theta)
@@ -93,13 +110,23 @@ class Network:
         return LayerControl(v["layers.weight"][k], v["layers.bias"][k])
 
     def check_input(self, x: np.ndarray) -> None:
-        """Reject an input block that is not ``(n_owned, batch, in_channels)`` (its finiteness
-        is :func:`~pdeopt.data.validation.check_batch`'s)."""
-        n = self.ops.n_owned
-        if x.ndim != 3 or x.shape[0] != n or x.shape[2] != self.c_in:
-            raise InputError(f"x: network input must have shape (n_points={n}, batch, "
-                             f"in_channels={self.c_in}), got {x.shape}; lay the data out with "
-                             f"PixelGrid.to_field on this rank's points.")
+        """Reject an input block that is not ``(n_owned, batch, in_channels)`` with
+        ``batch >= 1`` (its finiteness is :func:`~pdeopt.data.validation.check_batch`'s).
+
+        Collective: ``n_owned`` differs between ranks, so a block that fits on one rank may not
+        on another; every rank raises the error of the lowest rank that has one.
+        """
+        n, shape = self.ops.n_owned, np.shape(x)
+        error = None
+        if len(shape) != 3 or shape[0] != n or shape[2] != self.c_in:
+            error = InputError(f"x: network input must have shape (n_points={n}, batch, "
+                               f"in_channels={self.c_in}), got {shape} on rank "
+                               f"{self.comm.rank}; lay the data out with PixelGrid.to_field on "
+                               f"this rank's points.")
+        elif shape[1] < 1:
+            error = InputError(f"x: the input block holds no samples (shape {shape}); give at "
+                               f"least one sample (column of x).")
+        raise_collectively(error, self.comm)
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, theta: np.ndarray, x: np.ndarray,

@@ -38,7 +38,7 @@ one-sided rows of :math:`\delta` and :math:`\delta^2`: the outward shift repeats
 value, the inward one extrapolates linearly (:math:`2u_1 - u_0` at :math:`i = 0`).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import MappingProxyType
 
 import numpy as np
@@ -47,7 +47,8 @@ from firedrake.functionspaceimpl import WithGeometry
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from pdeopt.errors import InputError
+from pdeopt.data.validation import shown
+from pdeopt.errors import InputError, OptionError
 from pdeopt.model.grid import PixelGrid
 from pdeopt.model.stencil import StencilStack
 
@@ -133,25 +134,14 @@ def assemble_operators(domain: PixelGrid | WithGeometry,
         A :class:`PixelGrid` (all of :data:`GRID_BASIS` available) or a scalar continuous
         :math:`P_1`/:math:`Q_1` ``FunctionSpace`` on any mesh (only :data:`MESH_BASIS`).
     basis
-        Names of the operators, in order: from :data:`GRID_BASIS` (the default on a grid),
-        :data:`GRID_SHIFTS` and ``"laplace"`` on a grid, from :data:`MESH_BASIS` (the default)
-        elsewhere.
+        Names of the operators, in order, at least one, each once: from :data:`GRID_BASIS` (the
+        default on a grid), :data:`GRID_SHIFTS` and ``"laplace"`` on a grid, from
+        :data:`MESH_BASIS` (the default) elsewhere. A name that is none of these is an
+        :class:`~pdeopt.errors.OptionError`; a grid operator on another mesh, an
+        :class:`~pdeopt.errors.InputError`.
     """
-    if isinstance(domain, PixelGrid):
-        V, (hx, hy) = domain.V, domain.cell_size
-        available = tuple(GRID_BASIS) + tuple(GRID_SHIFTS) + ("laplace",)
-    else:
-        V = domain
-        mesh = V.mesh()
-        area = fd.assemble(fd.Constant(1.0) * fd.dx(domain=mesh))
-        hx = hy = float(np.sqrt(area / mesh.comm.allreduce(mesh.cell_set.size)))
-        available = MESH_BASIS
-    if basis is None:
-        basis = tuple(GRID_BASIS) if isinstance(domain, PixelGrid) else MESH_BASIS
-    unknown = [b for b in basis if b not in available]
-    if unknown:
-        raise InputError(f"unknown or unavailable operators {unknown} on this domain; "
-                         f"choose from {list(available)} (the products need a PixelGrid).")
+    V, (hx, hy), available = _domain(domain)
+    basis = _basis(basis, domain, available)
     comm = V.mesh().comm
     u, v = fd.TrialFunction(V), fd.TestFunction(V)
     dxl = _lumped()
@@ -180,6 +170,55 @@ def assemble_operators(domain: PixelGrid | WithGeometry,
         mats.append(X.copy() if b == 0 else (Y.copy() if a == 0 else X.matMult(Y)))
     return OperatorSet(V, basis, mats, mass, comm,
                        cell_size=domain.cell_size if isinstance(domain, PixelGrid) else None)
+
+
+def _domain(domain) -> tuple[WithGeometry, tuple[float, float], tuple[str, ...]]:
+    """The space, the cell size and the operators available on ``domain``, checked."""
+    if isinstance(domain, PixelGrid):
+        return domain.V, domain.cell_size, tuple(GRID_BASIS) + tuple(GRID_SHIFTS) + ("laplace",)
+    if not isinstance(domain, WithGeometry):
+        raise InputError(f"assemble_operators: domain={shown(domain)} must be a PixelGrid or a "
+                         f"Firedrake FunctionSpace; build a grid with pdeopt.PixelGrid(nx, ny).")
+    element = domain.ufl_element()
+    if domain.value_shape != () or element.family() not in ("Lagrange", "Q") \
+            or element.degree() != 1:
+        raise InputError(f"assemble_operators: domain is a {element.family()} space of degree "
+                         f"{element.degree()} and value shape {domain.value_shape}; the operators "
+                         f"need a scalar continuous P1 or Q1 space, "
+                         f"fd.FunctionSpace(mesh, 'CG', 1).")
+    mesh = domain.mesh()
+    area = fd.assemble(fd.Constant(1.0) * fd.dx(domain=mesh))
+    h = float(np.sqrt(area / mesh.comm.allreduce(mesh.cell_set.size)))
+    return domain, (h, h), MESH_BASIS
+
+
+def _basis(basis, domain, available) -> tuple[str, ...]:
+    """The operator names, checked: known, available on ``domain``, at least one, distinct."""
+    if basis is None:
+        return tuple(GRID_BASIS) if isinstance(domain, PixelGrid) else MESH_BASIS
+    if isinstance(basis, str) or not isinstance(basis, Iterable):
+        raise InputError(f"assemble_operators: basis={shown(basis)} must be a sequence of operator "
+                         f"names, e.g. ('I', 'dx', 'dy') or tuple(pdeopt.GRID_SHIFTS).")
+    basis = tuple(basis)
+    if not basis:
+        raise InputError("assemble_operators: basis=() is empty; a layer needs at least one "
+                         "operator, e.g. ('I',), or None for the default basis.")
+    known = tuple(GRID_BASIS) + tuple(GRID_SHIFTS) + MESH_BASIS
+    unknown = [b for b in basis if not isinstance(b, str) or b not in known]
+    if unknown:
+        raise OptionError(f"assemble_operators: unknown operators {unknown} in basis; choose "
+                          f"from {list(available)}.")
+    unavailable = [b for b in basis if b not in available]
+    if unavailable:
+        raise InputError(f"assemble_operators: the operators {unavailable} in basis are not "
+                         f"available on this domain; choose from {list(available)} (the "
+                         f"products need a PixelGrid).")
+    repeated = sorted({b for b in basis if basis.count(b) > 1})
+    if repeated:
+        raise InputError(f"assemble_operators: basis repeats {repeated}; give each operator "
+                         f"once (a repeated operator adds no stencil, only a redundant "
+                         f"control).")
+    return basis
 
 
 def _combination(mats, coefficients):

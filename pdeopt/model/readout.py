@@ -24,10 +24,13 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from mpi4py import MPI
 
+from pdeopt.checks import integer, real
+from pdeopt.data.validation import check_finite, check_probes, real_array, shown
 from pdeopt.errors import ConvergenceError, InputError
 from pdeopt.model.control import ControlLayout
 from pdeopt.model.grid import PixelGrid
 from pdeopt.model.operators import OperatorSet
+from pdeopt.parallel import raise_collectively
 
 __all__ = ["Readout", "LinearReadout", "OptimalWeights", "PooledClassifier", "FieldMisfit",
            "ProbeRegression", "softmax", "cross_entropy", "cross_entropy_gradient",
@@ -35,6 +38,26 @@ __all__ = ["Readout", "LinearReadout", "OptimalWeights", "PooledClassifier", "Fi
 
 #: The control views of a model (``ControlLayout.views``): block name -> array.
 Views = Mapping[str, np.ndarray]
+
+
+def _check_grid(owner: str, grid) -> None:
+    if not isinstance(grid, PixelGrid):
+        raise InputError(f"{owner}: grid={shown(grid)} must be a PixelGrid, the network's; "
+                         f"build it with pdeopt.PixelGrid(nx, ny).")
+
+
+def _check_channels(owner: str, channels) -> int:
+    return integer(owner, "channels", channels, low=1,
+                   remedy="give the network's number of channels")
+
+
+def _check_rng_scale(owner: str, rng, scale) -> float:
+    if not isinstance(rng, np.random.Generator):
+        raise InputError(f"{owner}: rng={shown(rng)} must be a numpy.random.Generator; pass "
+                         f"np.random.default_rng(seed).")
+    return real(owner, "scale", scale, low=0.0,
+                remedy="the weights' standard deviation is scale / sqrt(fan-in); 0 starts at "
+                       "W = 0")
 
 
 # -- softmax cross-entropy, written once ---------------------------------------------------------
@@ -179,7 +202,16 @@ class LinearReadout(Readout):
     """
 
     def __init__(self, grid: PixelGrid, channels: int, pool: sp.spmatrix, outputs: int):
-        self.grid, self.channels, self.outputs = grid, int(channels), int(outputs)
+        owner = type(self).__name__
+        _check_grid(owner, grid)
+        self.grid = grid
+        self.channels = _check_channels(owner, channels)
+        self.outputs = integer(owner, "outputs", outputs, low=1,
+                               remedy="the readout predicts at least one value per sample")
+        if not sp.issparse(pool) or pool.shape[1] != grid.n_owned or pool.shape[0] < 1:
+            raise InputError(f"{owner}: pool must be a sparse (sites >= 1, n_owned="
+                             f"{grid.n_owned}) matrix on this rank's points, got "
+                             f"{getattr(pool, 'shape', type(pool).__name__)}.")
         self.pool = sp.csr_matrix(pool)
         self.poolT = self.pool.T.tocsr()
         self.sites = self.pool.shape[0]
@@ -196,9 +228,40 @@ class LinearReadout(Readout):
         control, and the first steps can only move the readout.
         """
         theta = np.zeros(self.layout.size)
+        scale = _check_rng_scale(f"{type(self).__name__}.initial_controls", rng, scale)
         W = self.layout.view(theta, "readout.weight")
         W[...] = scale / np.sqrt(self.sites * self.channels) * rng.standard_normal(W.shape)
         return theta
+
+    @property
+    def n_owned(self) -> int:
+        """Points of :math:`u_N` owned by this rank."""
+        return self.pool.shape[1]
+
+    def check_output(self, u, w: Views) -> np.ndarray:
+        """Return the network output ``u`` as a float array ``(n_owned, B, C)``, or raise
+        :class:`~pdeopt.errors.InputError` on every rank if on any rank it has another shape,
+        no samples, or NaN or Inf values, or the readout controls in ``w`` are not finite.
+        Collective; :meth:`predict` and :meth:`probabilities` call it."""
+        owner = type(self).__name__
+        u = real_array(owner, "u", u, self.comm)
+        error = None
+        if u.ndim != 3 or u.shape[0] != self.n_owned or u.shape[2] != self.channels \
+                or u.shape[1] < 1:
+            error = InputError(f"{owner}: u must be the network output of shape "
+                               f"({self.n_owned}, B >= 1, {self.channels}) on rank "
+                               f"{self.comm.rank}, got {u.shape}; pass model.output(theta, x).")
+        elif not isinstance(w, Mapping) or any(name not in w for name in self.layout.names):
+            error = InputError(f"{owner}: w must be the model's control views with the blocks "
+                               f"{self.layout.names}; pass model.layout.views(theta).")
+        raise_collectively(error, self.comm)
+        check_finite(f"{owner}: u (the network output)", u, self.comm,
+                     remedy="reject or impute non-finite input data before predicting")
+        check_finite(f"{owner}: the readout controls",
+                     np.concatenate([np.ravel(w[name]) for name in self.layout.names]),
+                     self.comm, replicated=True,
+                     remedy="predict with finite controls, e.g. a solver's result.theta")
+        return u
 
     # -- features and the affine map ---------------------------------------------------------
     def features(self, u: np.ndarray) -> np.ndarray:
@@ -296,12 +359,16 @@ class PooledClassifier(LinearReadout):
     grid
         The :class:`~pdeopt.model.grid.PixelGrid` (even numbers of pixels per side).
     channels
-        Channels of :math:`u_N`.
+        Channels of :math:`u_N` (an integer :math:`\ge 1`, the network's).
     classes
-        Number of classes :math:`K` (the :attr:`outputs`).
+        Number of classes :math:`K \ge 2` (the :attr:`outputs`).
     """
 
     def __init__(self, grid: PixelGrid, channels: int, classes: int):
+        _check_grid("PooledClassifier", grid)
+        classes = integer("PooledClassifier", "classes", classes, low=2,
+                          remedy="a classifier tells at least two classes apart (for one value "
+                                 "per sample use ProbeRegression)")
         if grid.nx % 2 or grid.ny % 2:
             raise InputError(f"grid: 2x2 pooling needs even image sides, got {grid.ny}x{grid.nx}; "
                              f"pad or crop the images to even sides.")
@@ -362,12 +429,14 @@ class PooledClassifier(LinearReadout):
         return self._affine_soa(ell_hat, ell_bar, F, F_dot, w, w_dot, u.shape[0])
 
     def probabilities(self, u: np.ndarray, w: Views) -> np.ndarray:
-        r"""Class probabilities :math:`\operatorname{softmax}(\ell_b)`, ``(B, K)``."""
-        return softmax(self.logits(u, w)[1])
+        r"""Class probabilities :math:`\operatorname{softmax}(\ell_b)`, ``(B, K)``; ``u`` is
+        checked (:meth:`~LinearReadout.check_output`, collective)."""
+        return softmax(self.logits(self.check_output(u, w), w)[1])
 
     def predict(self, u: np.ndarray, w: Views) -> np.ndarray:
-        """Predicted class of every sample."""
-        return np.argmax(self.logits(u, w)[1], axis=1)
+        """Predicted class of every sample; ``u`` is checked
+        (:meth:`~LinearReadout.check_output`, collective)."""
+        return np.argmax(self.logits(self.check_output(u, w), w)[1], axis=1)
 
     # -- the inner problem: softmax cross-entropy in the weights, by Newton's method ------------
     def check_alpha(self, alpha: float) -> None:
@@ -444,19 +513,17 @@ class ProbeRegression(LinearReadout):
     grid
         The :class:`~pdeopt.model.grid.PixelGrid`.
     channels
-        Channels of :math:`u_N`.
+        Channels of :math:`u_N` (an integer :math:`\ge 1`, the network's).
     probes
-        Pixel indices ``(P, 2)`` as ``(iy, ix)`` (the :attr:`sites`).
+        Pixel indices ``(P, 2)`` as ``(iy, ix)`` (the :attr:`sites`): at least one, distinct,
+        inside the grid.
     outputs
-        Number of predicted values per sample.
+        Number of predicted values per sample (an integer :math:`\ge 1`).
     """
 
     def __init__(self, grid: PixelGrid, channels: int, probes, outputs: int):
-        probes = np.asarray(probes, dtype=np.intp).reshape(-1, 2)
-        outside = (probes < 0).any(axis=1) | (probes[:, 0] >= grid.ny) | (probes[:, 1] >= grid.nx)
-        if outside.any():
-            raise InputError(f"probes must be pixel indices (iy, ix) inside {grid.shape}, got "
-                             f"{probes[outside].tolist()}; drop or move them into the image.")
+        _check_grid("ProbeRegression", grid)
+        probes = check_probes("ProbeRegression", probes, grid.shape)
         self.probes = probes
         index = {(int(y), int(x)): p for p, (y, x) in enumerate(probes)}
         owned = [(p, i) for i, key in enumerate(zip(grid.iy, grid.ix))
@@ -503,8 +570,9 @@ class ProbeRegression(LinearReadout):
         return self._affine_soa(ell_hat, ell_bar, F, F_dot, w, w_dot, u.shape[0])
 
     def predict(self, u: np.ndarray, w: Views) -> np.ndarray:
-        """Predicted values ``(B, outputs)``."""
-        return self.logits(u, w)[1]
+        """Predicted values ``(B, outputs)``; ``u`` is checked
+        (:meth:`~LinearReadout.check_output`, collective)."""
+        return self.logits(self.check_output(u, w), w)[1]
 
     def optimal_weights(self, F, target, alpha, *, start=None, tol=1e-12, max_it=50):
         r"""Least squares in closed form:
@@ -529,7 +597,7 @@ class FieldMisfit(Readout):
         diagonal :math:`M` and its spatial communicator (an Ensemble member's, under an
         Ensemble).
     channels
-        Channels :math:`C` of :math:`u_N`.
+        Channels :math:`C \ge 1` of :math:`u_N` (an integer, the network's).
     """
 
     layout = ControlLayout([])
@@ -541,11 +609,17 @@ class FieldMisfit(Readout):
                              f"{type(operators).__name__}: its lumped mass and communicator.")
         self.mass, self.comm = np.asarray(operators.mass), operators.comm
         self.m = self.mass[:, None, None]
-        self.channels = int(channels)
+        self.channels = _check_channels("FieldMisfit", channels)
 
     def initial_controls(self, rng: np.random.Generator, scale: float = 0.0) -> np.ndarray:
         """No controls: an empty array."""
+        _check_rng_scale("FieldMisfit.initial_controls", rng, scale)
         return np.zeros(0)
+
+    @property
+    def n_owned(self) -> int:
+        """Points of :math:`u_N` owned by this rank."""
+        return len(self.mass)
 
     def check_target(self, target, batch: int) -> np.ndarray:
         """Target fields: finite, ``(n_owned, batch, C)`` (on every rank: collective)."""

@@ -15,6 +15,7 @@ than the axis-wise products for the 8×8 digits, where it serves the first-order
 import numpy as np
 import torch
 
+from pdeopt.data.validation import shown
 from pdeopt.errors import InputError
 from pdeopt.model.grid import PixelGrid
 from pdeopt.model.model import Model
@@ -64,6 +65,13 @@ class TorchTwin:
     """
 
     def __init__(self, model: Model, grid: PixelGrid, regularizer=None):
+        if not isinstance(model, Model) or not isinstance(grid, PixelGrid):
+            raise InputError(f"TorchTwin: model={shown(model)} and grid={shown(grid)} must be a "
+                             f"Model and the PixelGrid it was built on.")
+        points = model.comm.allreduce(model.network.ops.n_owned)
+        if points != grid.nx * grid.ny:
+            raise InputError(f"TorchTwin: the model has {points} points, the grid "
+                             f"{grid.ny}x{grid.nx}; give the grid the model was built on.")
         net = model.network
         self.model, self.grid, self.regularizer = model, grid, regularizer
         self.scheme = net.scheme

@@ -24,4 +24,4 @@ class ForwardEulerScheme(EulerScheme):
     name = "forward_euler"
 
     def __init__(self, operators: OperatorSet, activation: Activation, step: float):
-        super().__init__(ResNetForcing(operators, activation), step)
+        super().__init__(ResNetForcing(operators, activation, owner=type(self).__name__), step)

@@ -1,9 +1,13 @@
 """The implicit-explicit scheme: explicit network forcing, implicit diffusion (IMEXnet)."""
 
+from collections.abc import Mapping
+
 import numpy as np
 import firedrake as fd
 from petsc4py import PETSc
 
+from pdeopt.checks import instance, real
+from pdeopt.errors import InputError
 from pdeopt.model.activation import Activation
 from pdeopt.model.forcing import ResNetForcing
 from pdeopt.model.operators import OperatorSet
@@ -44,7 +48,7 @@ class IMEXScheme(EulerScheme):
     step
         The time step :math:`h = T/N`.
     diffusivity
-        :math:`\kappa`.
+        :math:`\kappa \ge 0`, finite (:math:`\kappa = 0` is forward Euler).
     solver_parameters
         PETSc options for the solve with :math:`M + hL`, default
         :data:`~pdeopt.options.DIRECT_SOLVER_PARAMETERS` (a MUMPS Cholesky factorisation).
@@ -58,8 +62,19 @@ class IMEXScheme(EulerScheme):
     def __init__(self, operators: OperatorSet, activation: Activation, step: float, *,
                  diffusivity: float = 1.0, solver_parameters: dict | None = None,
                  options_prefix: str = "pdeopt_imex_"):
-        super().__init__(ResNetForcing(operators, activation), step)
-        self.diffusivity = float(diffusivity)
+        super().__init__(ResNetForcing(operators, activation, owner=type(self).__name__), step)
+        self.diffusivity = real("IMEXScheme", "diffusivity", diffusivity, low=0.0,
+                                remedy="kappa >= 0 makes M + hL positive definite (negative "
+                                       "diffusion is ill-posed); 1.0 is the default")
+        if not np.isfinite(self.h * self.diffusivity):
+            raise InputError(f"IMEXScheme: step * diffusivity = {self.h:g} * "
+                             f"{self.diffusivity:g} overflows; give a smaller step or "
+                             f"diffusivity.")
+        if solver_parameters is not None:
+            instance("IMEXScheme", "solver_parameters", solver_parameters, Mapping,
+                     remedy="give a dict of PETSc options, e.g. {'pc_type': 'gamg'}")
+        instance("IMEXScheme", "options_prefix", options_prefix, str,
+                 remedy="give a string ending in '_', e.g. 'pdeopt_imex_'")
         V = operators.space
         mesh = V.mesh()
         u, v = fd.TrialFunction(V), fd.TestFunction(V)
@@ -69,8 +84,10 @@ class IMEXScheme(EulerScheme):
         else:
             hc = fd.CellDiameter(mesh) / np.sqrt(2.0)
             stiffness = hc**2 * fd.inner(fd.grad(u), fd.grad(v))
-        a = (u * v * fd.dx(scheme="KMV", degree=1)
-             + self.h * self.diffusivity * stiffness * fd.dx(degree=2))
+        a = u * v * fd.dx(scheme="KMV", degree=1)
+        h_kappa = self.h * self.diffusivity
+        if h_kappa > 0:  # UFL drops a zero term, and a form needs its integration domain
+            a = a + h_kappa * stiffness * fd.dx(degree=2)
         self.A = fd.assemble(a, mat_type="aij").petscmat
         self.m = operators.mass[:, None, None]
         self.ksp = PETSc.KSP().create(comm=mesh.comm)

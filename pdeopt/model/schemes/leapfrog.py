@@ -28,7 +28,7 @@ class LeapfrogScheme(Scheme):
     name = "leapfrog"
 
     def __init__(self, operators: OperatorSet, activation: Activation, step: float):
-        super().__init__(SymmetricForcing(operators, activation), step)
+        super().__init__(SymmetricForcing(operators, activation, owner=type(self).__name__), step)
 
     def _c(self, k):
         return (0.5 if k == 0 else 1.0) * self.h * self.h

@@ -28,4 +28,4 @@ class ParabolicScheme(EulerScheme):
     name = "parabolic"
 
     def __init__(self, operators: OperatorSet, activation: Activation, step: float):
-        super().__init__(SymmetricForcing(operators, activation), step)
+        super().__init__(SymmetricForcing(operators, activation, owner=type(self).__name__), step)

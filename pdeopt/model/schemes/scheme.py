@@ -17,6 +17,9 @@ argument and keep nothing between calls (the network's store-all sweeps,
 
 import numpy as np
 
+from pdeopt.checks import real
+from pdeopt.data.validation import shown
+from pdeopt.errors import InputError
 from pdeopt.model.control import LayerControl
 from pdeopt.model.forcing import Forcing
 
@@ -31,14 +34,21 @@ class Scheme:
     forcing
         The right-hand side :math:`F` with its derivative kernels (:mod:`pdeopt.model.forcing`).
     step
-        The time step :math:`h`.
+        The time step :math:`h > 0`, finite (:math:`h = T/N` for a final time :math:`T` and
+        :math:`N` layers).
     """
 
     name = None
 
     def __init__(self, forcing: Forcing, step: float):
+        owner = type(self).__name__
+        if not isinstance(forcing, Forcing):
+            raise InputError(f"{owner}: forcing={shown(forcing)} must be a Forcing "
+                             f"(pdeopt.model.forcing).")
         self.forcing = forcing
-        self.h = float(step)
+        self.h = real(owner, "step", step, low=0.0, low_open=True,
+                      remedy="the time step is h = T/N > 0 for a final time T and N layers, "
+                             "e.g. step=1.0/depth")
 
     def start(self, u0: np.ndarray) -> tuple:
         """The state tuple of layer 0 from the lifted input ``u0``."""
