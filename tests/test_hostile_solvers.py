@@ -218,3 +218,15 @@ def test_any_start_point_works_or_is_an_input_error(values):
         assert valid or "finite vector of size 6" in str(e)
     else:
         assert theta.size == 6 and np.all(np.isfinite(result.theta))
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_controls_bad_on_one_rank_only_fail_on_both():
+    from mpi4py import MPI
+    _, _, Jhat, theta = make_problem("parabolic", comm=MPI.COMM_WORLD)
+    bad = theta.copy()
+    if MPI.COMM_WORLD.rank == 1:
+        bad[0] = np.nan
+    with pytest.raises(pdeopt.InputError, match="non-finite"):
+        Jhat.gradient(bad)
+    assert Jhat.objective(theta) == Jhat.objective(theta)  # both ranks carry on together

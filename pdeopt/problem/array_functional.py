@@ -12,8 +12,10 @@ implement it.
 import abc
 
 import numpy as np
+from mpi4py import MPI
 
 from pdeopt.errors import InputError, OptionError
+from pdeopt.parallel import raise_collectively
 from pdeopt.problem.counts import Counts
 
 __all__ = ["ArrayFunctional"]
@@ -79,10 +81,20 @@ class ArrayFunctional(abc.ABC):
 
     def check_point(self, theta, what: str = "the starting point") -> np.ndarray:
         """``theta`` as a float array of size :attr:`size`, or an :class:`InputError` that says
-        what is wrong with it (shape, non-finite entries). The one start-point check."""
-        theta = np.asarray(theta, dtype=float)
-        if theta.shape != (self.size,) or not np.all(np.isfinite(theta)):
-            raise InputError(f"{what} must be a finite vector of size {self.size}; it has shape "
-                             f"{theta.shape} and {np.count_nonzero(~np.isfinite(theta))} "
-                             f"non-finite entries.")
+        what is wrong with it (type, shape, non-finite entries), raised on every rank of
+        :attr:`comm` if any rank's copy is wrong. The one check of controls and directions."""
+        error = None
+        try:
+            theta = np.asarray(theta, dtype=float)
+        except (TypeError, ValueError):
+            error = InputError(f"{what} must be a finite vector of real numbers of size "
+                               f"{self.size}, not a {type(theta).__name__}.")
+        else:
+            if theta.shape != (self.size,) or not np.all(np.isfinite(theta)):
+                error = InputError(f"{what} must be a finite vector of size {self.size}; it "
+                                   f"has shape {theta.shape} and "
+                                   f"{np.count_nonzero(~np.isfinite(theta))} non-finite "
+                                   f"entries.")
+        if self.comm.allreduce(error is not None, op=MPI.LOR):
+            raise_collectively(error, self.comm)
         return theta

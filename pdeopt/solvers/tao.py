@@ -91,6 +91,9 @@ class TAOSolver:
 
     def _objective_gradient(self, tao, x, g):
         theta = self._array(x)
+        if not np.all(np.isfinite(theta)):  # a line search that overflowed: reject the point
+            g.set(0.0)
+            return np.inf
         J = self.Jhat.objective(theta)
         grad = self.Jhat.gradient(theta)
         if not np.isfinite(J) or not np.all(np.isfinite(grad)):
