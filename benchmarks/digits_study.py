@@ -45,7 +45,8 @@ STUDIES = {
         "", "T=1", "T=0.5", "T=4", "alpha=3e-3", "alpha=1e-2", "beta=1e-1", "C=16", "N=8",
         "N=8 T=1", "N=2 T=1", "T=1 alpha=3e-3", "T=1 beta=1e-1", "T=1 seed=1",
         "T=1 projection=1", "opening=tanh", "opening=smooth_relu", "activation=softplus",
-        "activation=smooth_relu", "scheme=forward_euler", "scheme=leapfrog")],
+        "activation=smooth_relu", "scheme=forward_euler", "scheme=leapfrog",
+        "scheme=verlet")],
     "coordinates": [f"{change} seed={seed}" for change in (
         "", "basis=differences scale=1 readout_scale=0") for seed in range(4)],
 }

@@ -46,7 +46,7 @@ from pdeopt.model import (ACTIVATIONS, GRID_BASIS, GRID_SHIFTS, MESH_BASIS, SCHE
                           FieldMisfit, ForwardEulerScheme, IMEXScheme, LeapfrogScheme,
                           LinearReadout, Model, Network, ParabolicScheme, PixelGrid,
                           PooledClassifier, ProbeRegression, Readout, SmoothReLU, Softplus, Tanh,
-                          activation_by_name, assemble_operators)
+                          VerletScheme, activation_by_name, assemble_operators)
 # The optimal-control problem: reduced functionals on arrays, the regulariser, checks.
 from pdeopt.problem import (ArrayFunctional, Counts, EnsembleReducedFunctional,
                             ProjectedReducedFunctional, ReducedFunctional, Regularizer,
@@ -66,7 +66,8 @@ __all__ = [
     "Dataset", "RegressionData", "load_digits", "diffusion_reaction_data",
     # the network
     "PixelGrid", "assemble_operators", "GRID_BASIS", "GRID_SHIFTS", "MESH_BASIS",
-    "ForwardEulerScheme", "ParabolicScheme", "LeapfrogScheme", "IMEXScheme", "SCHEMES",
+    "ForwardEulerScheme", "ParabolicScheme", "LeapfrogScheme", "IMEXScheme", "VerletScheme",
+    "SCHEMES",
     "Tanh", "SmoothReLU", "Softplus", "ACTIVATIONS", "activation_by_name", "Network",
     "Readout", "LinearReadout", "PooledClassifier", "ProbeRegression", "FieldMisfit", "Model",
     # the problem

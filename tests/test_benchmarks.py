@@ -117,6 +117,18 @@ def test_digits_study_runs_a_configuration(tmp_path, solver):
     assert run["trajectory"][-1][1:] == [run["validation_accuracy"], run["test_accuracy"]]
 
 
+def test_digits_study_trains_a_verlet_network(tmp_path):
+    """``scheme=verlet`` switches the demo's network to the Hamiltonian layers (two control sets
+    per layer): it trains to a finite loss, and the accuracies are those of its controls."""
+    _script("digits_study.py", tmp_path, "--limit", "100", "iterations=2", "scheme=verlet")
+    (run,) = [json.loads(line) for line in
+              (tmp_path / "digits_study" / "runs.jsonl").read_text().splitlines()]
+    assert run["scheme"] == "verlet" and np.isfinite(run["train_loss"])
+    assert len(run["trajectory"]) == 2
+    assert run["trajectory"][-1][1:] == [run["validation_accuracy"], run["test_accuracy"]]
+    assert run["validation_accuracy"] > 0.3  # ten classes: far above chance after two steps
+
+
 def test_digits_study_votes(benchmarks_on_path):
     """Starts that differ only in the seed vote with their averaged class probabilities."""
     study = runpy.run_path(str(BENCHMARKS / "digits_study.py"))

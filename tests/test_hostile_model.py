@@ -426,7 +426,7 @@ def test_the_valid_corner_cases_still_work(parts):
     assert pdeopt.Network(parts.scheme, np.int64(2), 1).N == 1
     assert pdeopt.SmoothReLU(1e-100).epsilon == 1e-100
     assert "tanh" in pdeopt.ACTIVATIONS and "relu" not in pdeopt.ACTIVATIONS
-    assert pdeopt.SCHEMES.get("euler") is None and len(pdeopt.SCHEMES) == 4
+    assert pdeopt.SCHEMES.get("euler") is None and len(pdeopt.SCHEMES) == 5
 
 
 # -- property-based: any argument builds a working object or is a pdeopt error ---------------

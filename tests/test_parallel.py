@@ -10,7 +10,7 @@ from problems import make_problem, relative_error
 
 
 @pytest.mark.parallel(nprocs=2)
-@pytest.mark.parametrize("scheme", ["parabolic", "leapfrog", "imex"])
+@pytest.mark.parametrize("scheme", ["parabolic", "leapfrog", "imex", "verlet"])
 def test_spatial_partition_matches_serial(scheme):
     comm = MPI.COMM_WORLD
     assert comm.size == 2

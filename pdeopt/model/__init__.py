@@ -11,4 +11,4 @@ from pdeopt.model.operators import (GRID_BASIS, GRID_SHIFTS, MESH_BASIS, Operato
 from pdeopt.model.readout import (FieldMisfit, LinearReadout, PooledClassifier,  # noqa: F401
                                   ProbeRegression, Readout)
 from pdeopt.model.schemes import (SCHEMES, ForwardEulerScheme, IMEXScheme,  # noqa: F401
-                                  LeapfrogScheme, ParabolicScheme, Scheme)
+                                  LeapfrogScheme, ParabolicScheme, Scheme, VerletScheme)

@@ -71,9 +71,12 @@ class Network:
         self.ops = scheme.forcing.ops
         self.opening_activation = opening_activation
         S = self.ops.S
+        # one control set per layer: (N, S, C, C); P sets (a Verlet pair): (N, P, S, C, C)
+        sets = () if scheme.control_sets == 1 else (scheme.control_sets,)
         self.layout = ControlLayout([
             ("opening.weight", (S, self.C, self.c_in)), ("opening.bias", (self.C,)),
-            ("layers.weight", (self.N, S, self.C, self.C)), ("layers.bias", (self.N, self.C))])
+            ("layers.weight", (self.N,) + sets + (S, self.C, self.C)),
+            ("layers.bias", (self.N,) + sets + (self.C,))])
 
     @property
     def comm(self) -> MPI.Comm:

@@ -153,6 +153,8 @@ class TorchTwin:
             u = opening.torch(u)
         W, b = v["layers.weight"], v["layers.bias"]
         h, name = self.scheme.h, self.scheme.name
+        if name == "verlet":
+            return self._verlet(u, W, b)
         p = u
         for k in range(self.N):
             z = self.L(u, W[k]) + b[k][None, :, None, None]
@@ -171,6 +173,21 @@ class TorchTwin:
             else:
                 raise InputError(f"the torch twin has no scheme {name!r}.")
         return u
+
+    def _verlet(self, y: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        r"""The Verlet pair from :math:`(y_0, z_0) = (u_0, 0)`; :math:`u_N = y_N`.
+
+        :math:`y_{k+1} = y_k + hK_{k,1}^*\sigma(K_{k,1}z_k + b_{k,1})`,
+        :math:`z_{k+1} = z_k - hK_{k,2}^*\sigma(K_{k,2}y_{k+1} + b_{k,2})`, the sets
+        ``W[k, 0]``, ``W[k, 1]``.
+        """
+        h, z = self.scheme.h, torch.zeros_like(y)
+        for k in range(self.N):
+            a = self.sigma.torch(self.L(z, W[k, 0]) + b[k, 0][None, :, None, None])
+            y = y + h * self.K_star(a, W[k, 0])
+            a = self.sigma.torch(self.L(y, W[k, 1]) + b[k, 1][None, :, None, None])
+            z = z - h * self.K_star(a, W[k, 1])
+        return y
 
     def logits(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The classifier's logits ``(B, K)``: pooled features of :math:`u_N`, then ``W F + c``."""

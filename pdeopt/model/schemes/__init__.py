@@ -5,7 +5,9 @@ from pdeopt.model.schemes.forward_euler import ForwardEulerScheme  # noqa: F401
 from pdeopt.model.schemes.parabolic import ParabolicScheme  # noqa: F401
 from pdeopt.model.schemes.leapfrog import LeapfrogScheme  # noqa: F401
 from pdeopt.model.schemes.imex import IMEXScheme  # noqa: F401
+from pdeopt.model.schemes.verlet import VerletScheme  # noqa: F401
 from pdeopt.model.registry import Registry
 
 #: The schemes by :attr:`Scheme.name`; an unknown name is an OptionError listing the known ones.
-SCHEMES = Registry("scheme", (ForwardEulerScheme, ParabolicScheme, LeapfrogScheme, IMEXScheme))
+SCHEMES = Registry("scheme", (ForwardEulerScheme, ParabolicScheme, LeapfrogScheme, IMEXScheme,
+                              VerletScheme))

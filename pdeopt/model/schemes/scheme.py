@@ -1,8 +1,8 @@
 r"""The time-stepping scheme :math:`\Phi_h` of a network: one layer is one time step.
 
 A scheme carries a state tuple from layer to layer (one array for one-step schemes, two for
-leapfrog) and exposes, per layer ``k``, four kernels that take every state they need as an
-argument and keep nothing between calls (the network's store-all sweeps,
+leapfrog and Verlet) and exposes, per layer ``k``, four kernels that take every state they
+need as an argument and keep nothing between calls (the network's store-all sweeps,
 :class:`~pdeopt.model.network.Network`, call them with the stored states; DESIGN.md §2):
 
 ``step(k, state, th) -> (state_next, record)``
@@ -13,6 +13,10 @@ argument and keep nothing between calls (the network's store-all sweeps,
     the adjoint step (transposed Jacobians).
 ``step_soa(k, state, record, th, state_dot, tlm_record, th_dot, lam_next, mu_next)``
     ``-> (mu, th_hat)``, the second-order adjoint step: the tangent of ``step_adjoint``.
+
+``th`` is the layer's :class:`~pdeopt.model.control.LayerControl`; a scheme with
+:attr:`Scheme.control_sets` ``P > 1`` (Verlet: 2) gets it with a leading set axis of length
+``P`` and returns ``th_bar`` and ``th_hat`` in that shape.
 """
 
 import numpy as np
@@ -39,6 +43,11 @@ class Scheme:
     """
 
     name = None
+    #: Control sets per layer: 1 gives the layer blocks ``layers.weight`` ``(N, S, C, C)`` and
+    #: ``layers.bias`` ``(N, C)``; ``P > 1`` gives ``(N, P, S, C, C)`` and ``(N, P, C)``, and
+    #: the kernels receive the layer's ``(P, ...)`` :class:`LayerControl` and return its
+    #: derivatives in the same shape.
+    control_sets = 1
 
     def __init__(self, forcing: Forcing, step: float):
         owner = type(self).__name__
