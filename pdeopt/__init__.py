@@ -51,6 +51,8 @@ from pdeopt.model import (ACTIVATIONS, GRID_BASIS, GRID_SHIFTS, MESH_BASIS, SCHE
 from pdeopt.problem import (ArrayFunctional, Counts, EnsembleReducedFunctional,
                             ProjectedReducedFunctional, ReducedFunctional, Regularizer,
                             dot_test, member_slice, taylor_check)
+# Analysis: the linear stability of the layers.
+from pdeopt.analysis import LayerStability, StabilityReport, stability_report, step_bound
 # Solvers: trust-region Newton-CG with its strategies and preconditioners, and PETSc TAO.
 from pdeopt.solvers import (CappedCGSubproblem, ExactHessian, GaussNewtonHessian,
                             KSPSubproblem, LMVMPC, LowRankPC, OptimizationResult, RegularizerPC,
@@ -73,6 +75,8 @@ __all__ = [
     # the problem
     "ArrayFunctional", "ReducedFunctional", "EnsembleReducedFunctional", "member_slice",
     "ProjectedReducedFunctional", "Regularizer", "Counts", "taylor_check", "dot_test",
+    # analysis
+    "stability_report", "step_bound", "StabilityReport", "LayerStability",
     # solvers
     "TrustRegionNewtonCG", "TrustRegionParameters", "ExactHessian", "GaussNewtonHessian",
     "SubsampledHessian", "KSPSubproblem", "CappedCGSubproblem", "LMVMPC", "RegularizerPC",
