@@ -25,8 +25,8 @@ PYTEST := python -m pytest
 
 B5_SIZE ?= full
 
-.PHONY: env test lint demo demos bench reproduce-optimizers reproduce-parallel docs \
-	clean-results
+.PHONY: env test lint demo demos bench reproduce-optimizers reproduce-parallel \
+	reproduce-analysis docs clean-results
 
 # bootstrap.sh is idempotent: every stage already built is skipped in well under a second.
 env:
@@ -50,6 +50,7 @@ demo: env
 demos: env
 	$(RUN) python demos/digits/digits.py
 	$(RUN) python demos/surrogate/surrogate.py
+	$(RUN) python demos/transport/transport.py
 
 bench: env
 	$(RUN) python benchmarks/derivative_cost.py --size S --json
@@ -57,6 +58,11 @@ bench: env
 
 reproduce-optimizers: env
 	$(RUN) python benchmarks/optimizers.py --size $(B5_SIZE) --resume
+
+# Observed orders of the five schemes, the i.i.d.-controls counter-example and the transport
+# demo's stability margins (about 10 minutes; resumable).
+reproduce-analysis: env
+	$(RUN) python benchmarks/analysis.py --resume
 
 reproduce-parallel: env
 	$(RUN) mpiexec -n 2 --bind-to none python benchmarks/parallel.py --size M

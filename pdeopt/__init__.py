@@ -40,7 +40,8 @@ import firedrake  # noqa: F401  (initialises PETSc before petsc4py is imported)
 from pdeopt.errors import (CheckpointError, ConvergenceError, InputError, OptionError,
                            PdeoptError)
 # Data as fields on the grid.
-from pdeopt.data import Dataset, RegressionData, diffusion_reaction_data, load_digits
+from pdeopt.data import (AdvectionData, Dataset, RegressionData, advection_data, cfl_steps,
+                         courant_number, diffusion_reaction_data, front_profile, load_digits)
 # The network: grid, stencil operators, schemes, activations, readouts.
 from pdeopt.model import (ACTIVATIONS, GRID_BASIS, GRID_SHIFTS, MESH_BASIS, SCHEMES,
                           FieldMisfit, ForwardEulerScheme, IMEXScheme, LeapfrogScheme,
@@ -51,8 +52,10 @@ from pdeopt.model import (ACTIVATIONS, GRID_BASIS, GRID_SHIFTS, MESH_BASIS, SCHE
 from pdeopt.problem import (ArrayFunctional, Counts, EnsembleReducedFunctional,
                             ProjectedReducedFunctional, ReducedFunctional, Regularizer,
                             dot_test, member_slice, taylor_check)
-# Analysis: the linear stability of the layers.
-from pdeopt.analysis import LayerStability, StabilityReport, stability_report, step_bound
+# Analysis: the linear stability of the layers and their consistency under refinement.
+from pdeopt.analysis import (ConsistencyStudy, ControlPath, LayerStability, StabilityReport,
+                             consistency_study, independent_path, smooth_path,
+                             stability_column, stability_report, step_bound)
 # Solvers: trust-region Newton-CG with its strategies and preconditioners, and PETSc TAO.
 from pdeopt.solvers import (CappedCGSubproblem, ExactHessian, GaussNewtonHessian,
                             KSPSubproblem, LMVMPC, LowRankPC, OptimizationResult, RegularizerPC,
@@ -66,6 +69,7 @@ __all__ = [
     "PdeoptError", "InputError", "OptionError", "ConvergenceError", "CheckpointError",
     # data
     "Dataset", "RegressionData", "load_digits", "diffusion_reaction_data",
+    "AdvectionData", "advection_data", "cfl_steps", "courant_number", "front_profile",
     # the network
     "PixelGrid", "assemble_operators", "GRID_BASIS", "GRID_SHIFTS", "MESH_BASIS",
     "ForwardEulerScheme", "ParabolicScheme", "LeapfrogScheme", "IMEXScheme", "VerletScheme",
@@ -76,7 +80,8 @@ __all__ = [
     "ArrayFunctional", "ReducedFunctional", "EnsembleReducedFunctional", "member_slice",
     "ProjectedReducedFunctional", "Regularizer", "Counts", "taylor_check", "dot_test",
     # analysis
-    "stability_report", "step_bound", "StabilityReport", "LayerStability",
+    "stability_report", "step_bound", "stability_column", "StabilityReport", "LayerStability",
+    "consistency_study", "ConsistencyStudy", "ControlPath", "smooth_path", "independent_path",
     # solvers
     "TrustRegionNewtonCG", "TrustRegionParameters", "ExactHessian", "GaussNewtonHessian",
     "SubsampledHessian", "KSPSubproblem", "CappedCGSubproblem", "LMVMPC", "RegularizerPC",

@@ -44,12 +44,35 @@ def check_surrogate(summary, out):
     assert max(full["test_relative_error"], projected["test_relative_error"]) < 0.5
 
 
+def check_transport(summary, out):
+    assert {"margin_min", "violations_within_bound", "violations_past_bound",
+            "growth_past_bound", "loss_initial", "loss_final", "error_vs_width", "error_vs_N",
+            "wall_seconds"} <= set(summary)
+    # the trained leapfrog network is stable at its own step, and 1.5x its least bound is not
+    assert summary["margin_min"] > 0 and summary["violations_within_bound"] == 0
+    assert summary["violations_past_bound"] > 0 and summary["growth_past_bound"] > 1.0
+    assert summary["amplification_past_bound"] > 10 * summary["amplification_within_bound"]
+    assert summary["loss_final"] < 0.5 * summary["loss_initial"]
+    widths = summary["error_vs_width"]
+    assert len(widths["widths"]) == len(widths["network"]) == len(widths["upwind"]) >= 3
+    # the upwind scheme's error grows as the front sharpens
+    assert widths["upwind"][-1] > widths["upwind"][0]
+    depths = summary["error_vs_N"]
+    assert len(depths["N"]) == len(depths["network"]) == len(depths["upwind"])
+    # the upwind scheme runs where its CFL condition allows, and only there
+    assert depths["upwind"][0] is None and depths["upwind"][-1] is not None
+    assert all(0 < e < 2 for e in depths["network"])
+    for name in ("eigenvalues.png", "error_vs_N.png", "error_vs_width.png"):
+        assert (out / name).stat().st_size > 0
+
+
 DIGITS = Demo("digits", "demo", {}, check_digits)
 SURROGATE = Demo("surrogate", "surrogate", {}, check_surrogate)
-SERIAL_DEMOS = [DIGITS, SURROGATE]
+TRANSPORT = Demo("transport", "transport", {}, check_transport)
+SERIAL_DEMOS = [DIGITS, SURROGATE, TRANSPORT]
 PARALLEL_DEMOS = [DIGITS,  # the mesh partitioned over both ranks
                   DIGITS._replace(env={"PDEOPT_DEMO_MEMBERS": "2"}),  # a start per rank
-                  SURROGATE]
+                  SURROGATE, TRANSPORT]
 
 
 def _id(demo):

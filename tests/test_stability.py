@@ -9,6 +9,7 @@ from mpi4py import MPI
 
 import pdeopt
 from pdeopt.analysis import layer_jacobians
+from problems import make_problem
 
 C, B, DEPTH = 2, 2, 3
 
@@ -145,6 +146,145 @@ def test_leapfrog_step_above_bound_amplifies():
             assert max(ratios) <= 1.5
 
 
+def _verlet_blocks(lin, k, shape):
+    r"""The dense :math:`A_{k,1}`, :math:`A_{k,2}` and :math:`J_k` of a Verlet layer, from the
+    tangent-linear layer map alone: :math:`J_k = \begin{pmatrix} I & hA_{k,1} \\ -c_kA_{k,2}
+    & I - c_khA_{k,2}A_{k,1}\end{pmatrix}`."""
+    n = int(np.prod(shape))
+    zero = np.zeros(shape)
+    Jyz = dense(lambda v: lin.action(k, (zero, v))[0], shape)
+    Jzy = dense(lambda v: lin.action(k, (v, zero))[1], shape)
+    Jyy = dense(lambda v: lin.action(k, (v, zero))[0], shape)
+    Jzz = dense(lambda v: lin.action(k, (zero, v))[1], shape)
+    h, c = lin.scheme.h, lin.scheme.coefficient(k)
+    A1, A2 = Jyz / h, -Jzy / c
+    assert np.max(np.abs(Jyy - np.eye(n))) == 0.0
+    assert np.max(np.abs(Jzz - (np.eye(n) - c * h * A2 @ A1))) <= 1e-12 * np.max(np.abs(Jzz))
+    return A1, A2, np.block([[Jyy, Jyz], [Jzy, Jzz]])
+
+
+def test_verlet_bound_matches_dense():
+    r"""Per Verlet layer, :math:`\nu_{\max}` agrees to 1e-8 with the spectral radius of the
+    dense :math:`A_{k,2}A_{k,1}` (assembled from the tangent-linear layer map), whose
+    eigenvalues are real and non-negative; the bound is :math:`2/\sqrt{r_k\nu_{\max}}`
+    (:math:`r_0 = 3/2`); the growth is the spectral radius of the dense :math:`J_k`, whose
+    eigenvalues satisfy :math:`\xi + 1/\xi = 2 - c_kh\nu`."""
+    network = small_network("verlet", step=0.3)
+    theta, x = controls_and_input(network)
+    report = pdeopt.stability_report(network, theta, x, max_it=200)
+    lin = layer_jacobians(network, theta, x)
+    h = network.step
+    shape = lin.trajectory.states[0][0].shape
+    for k, rec in enumerate(report.layers):
+        A1, A2, J = _verlet_blocks(lin, k, shape)
+        nu = np.linalg.eigvals(A2 @ A1)
+        top = np.max(np.abs(nu))
+        assert np.max(np.abs(nu.imag)) <= 1e-10 * top and np.min(nu.real) >= -1e-10 * top
+        assert rec.converged
+        assert abs(rec.eigenvalues[1] - top) <= 1e-8 * top
+        r = 1.5 if k == 0 else 1.0
+        assert rec.bound == pytest.approx(2.0 / np.sqrt(r * top), rel=1e-8)
+        xi = np.linalg.eigvals(J)
+        assert rec.growth == pytest.approx(np.max(np.abs(xi)), rel=1e-6)
+        assert rec.stable == (h <= rec.bound)
+    assert 1.0 <= max(r.growth for r in report.layers)
+
+
+@pytest.mark.parametrize("factor, amplifies", [(1.05, True), (0.95, False)])
+def test_verlet_step_above_bound_amplifies(factor, amplifies):
+    r"""Layer 1's linearisation frozen at the stored trajectory and iterated with a Verlet
+    scheme of step :math:`f\times` its bound: a perturbation blows up for :math:`f = 1.05`
+    (:math:`h^2\nu_{\max} = 4.41`, a root of modulus 1.88) and stays bounded for 0.95: every
+    root is on the unit circle, and the M-norm saturates at the condition number of the
+    eigenvectors (:math:`A_{k,2}A_{k,1}` is not M-normal) instead of growing."""
+    network = small_network("verlet", step=0.3)
+    theta, x = controls_and_input(network)
+    rec = pdeopt.stability_report(network, theta, x, max_it=200).layers[1]
+    lin = layer_jacobians(network, theta, x)
+    th = lin.control(1)
+    zero = pdeopt.model.LayerControl(np.zeros_like(th.weight), np.zeros_like(th.bias))
+    state, record = lin.trajectory.states[1], lin.trajectory.records[1]
+    rng = np.random.default_rng(3)
+    s0 = (rng.standard_normal(state[0].shape), rng.standard_normal(state[1].shape))
+    scheme = pdeopt.VerletScheme(network.ops, pdeopt.Tanh(), step=factor * rec.bound)
+    norm0 = np.sqrt(lin.inner(s0[0], s0[0]) + lin.inner(s0[1], s0[1]))
+    s, ratios = s0, []
+    for _ in range(300 if amplifies else 1200):
+        s, _ = scheme.step_tlm(1, state, record, th, s, zero)
+        ratios.append(np.sqrt(lin.inner(s[0], s[0]) + lin.inner(s[1], s[1])) / norm0)
+    if amplifies:
+        assert ratios[-1] > 1e3
+    else:
+        windows = [max(ratios[i:i + 300]) for i in range(0, 1200, 300)]
+        assert windows[-1] <= 1.25 * windows[-2] and windows[-1] < 1e2, windows
+
+
+def _imex_dense_bound(lin, k, shape, B, h, rtol=1e-12):
+    """The first step s with rho(S_s (I + s B)) > 1, bisected on dense matrices."""
+    n = int(np.prod(shape))
+
+    def rho(s):
+        S = dense(lin.scheme.with_step(s).implicit_step, shape)
+        return np.max(np.abs(np.linalg.eigvals(S @ (np.eye(n) + s * B))))
+    lo, hi = 1e-6 * h, h
+    while rho(hi) <= 1.0 + 1e-9:
+        lo, hi = hi, 2.0 * hi
+    while hi - lo > rtol * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if rho(mid) <= 1.0 + 1e-9 else (lo, mid)
+    return lo, rho
+
+
+def damping_imex_network():
+    r"""An IMEX network whose layers damp, :math:`K_k = -3I` plus a small random stencil:
+    :math:`B_k - M^{-1}L` is stable, and the explicit part limits the step."""
+    network = small_network("imex", step=0.5)
+    theta, x = controls_and_input(network, scale=0.5)
+    v = network.layout.views(theta)
+    v["layers.weight"][:, network.ops.names.index("e(0,0)")] -= 3.0 * np.eye(C)
+    return network, theta, x
+
+
+def test_imex_bound_matches_dense():
+    r"""Per IMEX layer, the growth is the spectral radius of the dense
+    :math:`J_k = S_h(I + hB_k)`, and the bound, the first :math:`s` with
+    :math:`\rho(S_s(I + sB_k)) > 1`, agrees to 1e-8 with the same bisection on dense matrices
+    (:math:`B_k` from the tangent-linear layer map with :math:`S_h` divided out)."""
+    network, theta, x = damping_imex_network()
+    report = pdeopt.stability_report(network, theta, x, max_it=200)
+    lin = layer_jacobians(network, theta, x)
+    h = network.step
+    shape = lin.trajectory.states[0][0].shape
+    for k, rec in enumerate(report.layers):
+        J = dense(lambda u: lin.action(k, (u,))[0], shape)
+        B = dense(lambda u: lin.forcing_action(k, u), shape)
+        S = dense(lin.scheme.implicit_step, shape)
+        assert np.allclose(J, S @ (np.eye(len(B)) + h * B), atol=1e-12)
+        assert rec.converged
+        assert rec.growth == pytest.approx(np.max(np.abs(np.linalg.eigvals(J))), rel=1e-8)
+        expected, rho = _imex_dense_bound(lin, k, shape, B, h)
+        assert 0 < rec.bound < np.inf
+        assert rec.bound == pytest.approx(expected, rel=1e-8)
+        assert rho(1.01 * rec.bound) > 1.0 > rho(0.99 * rec.bound) - 1e-9
+        assert rec.stable == (h <= rec.bound)
+
+
+def test_imex_step_above_bound_amplifies():
+    """Layer 0 (linearised at the opening's state, independent of h) rebuilt with 1.05 × its
+    bound amplifies a perturbation over 300 applications; with 0.95 × it decays."""
+    network, theta, x = damping_imex_network()
+    bound = pdeopt.stability_report(network, theta, x, max_it=200).layers[0].bound
+    for factor, amplifies in ((1.05, True), (0.95, False)):
+        rebuilt = pdeopt.Network(network.scheme.with_step(factor * bound), channels=C,
+                                 depth=DEPTH)
+        rec = pdeopt.stability_report(rebuilt, theta, x, max_it=200).layers[0]
+        assert rec.bound == pytest.approx(bound, rel=1e-8)
+        assert rec.stable is not amplifies and (rec.growth > 1.0) is amplifies
+        lin = layer_jacobians(rebuilt, theta, x)
+        _, last = _growth(lin, 0, lin.m, steps=300)
+        assert bool(last > 1.0) is amplifies
+
+
 def test_forward_euler_spectral_radius_matches_dense():
     r"""The reported spectral radius of :math:`J_k = I + hB_k` agrees with the dense
     eigenvalues of the assembled Jacobian, and the bound with
@@ -193,7 +333,7 @@ def test_forward_euler_bound_of_a_damping_layer():
 def test_zero_layers_are_stable_for_every_step(tmp_path):
     """Layers with zero weights have a zero Jacobian of the forcing: the bound is infinite,
     written to JSON as null."""
-    for scheme in ("parabolic", "leapfrog", "forward_euler"):
+    for scheme in ("parabolic", "leapfrog", "forward_euler", "verlet", "imex"):
         network = small_network(scheme)
         theta, x = controls_and_input(network)
         network.layout.views(theta)["layers.weight"][...] = 0.0
@@ -250,11 +390,34 @@ def test_bad_inputs_raise():
         pdeopt.stability_report(network, theta, x, max_it=0)
     with pytest.raises(pdeopt.InputError, match="rtol"):
         pdeopt.step_bound(network, theta, x, rtol=0.0)
-    for scheme in ("imex", "verlet"):
-        other = small_network(scheme)
-        th, xx = controls_and_input(other)
-        with pytest.raises(pdeopt.OptionError, match=f"scheme '{scheme}'"):
-            pdeopt.stability_report(other, th, xx)
+
+    class Unknown(pdeopt.ForwardEulerScheme):
+        name = "unknown"
+    other = pdeopt.Network(Unknown(network.ops, pdeopt.Tanh(), step=0.5), channels=C, depth=2)
+    with pytest.raises(pdeopt.OptionError, match="scheme 'unknown'"):
+        pdeopt.stability_report(other, other.initial_controls(np.random.default_rng(0)), x)
+
+
+def test_stability_column_in_the_trust_region_monitor(capsys):
+    """``monitor_columns`` adds the smallest layer margin to every monitor line and history
+    entry; at the last iterate it is the margin of ``step_bound`` there."""
+    grid, model, Jhat, theta = make_problem("parabolic", comm=MPI.COMM_SELF)
+    x = Jhat.x[:, :3]
+    column = pdeopt.stability_column(model.network, x)
+    solver = pdeopt.TrustRegionNewtonCG(Jhat, parameters={"max_it": 3},
+                                        solver_parameters={"monitor": None},
+                                        monitor_columns={"margin": column})
+    result = solver.solve(theta)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if " TR " in ln]
+    assert len(lines) == len(result.history) and all(" margin " in ln for ln in lines)
+    size = model.network.layout.size
+    expected = pdeopt.step_bound(model.network, result.theta[:size], x) / model.network.step - 1
+    last = [e for e in result.history if e["accepted"]][-1]["columns"]["margin"]
+    assert last == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(pdeopt.OptionError, match="monitor_columns"):
+        pdeopt.TrustRegionNewtonCG(Jhat, monitor_columns={"margin": 1.0})
+    with pytest.raises(pdeopt.InputError, match="network input must have shape"):
+        pdeopt.stability_column(model.network, x[:-1])
 
 
 @pytest.mark.parallel(nprocs=2)

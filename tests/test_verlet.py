@@ -25,15 +25,17 @@ def layer():
 
 
 def test_step_runs_backwards(layer):
-    r""":math:`z_k = z_{k+1} - hF(y_{k+1};\theta_{k,2})`, :math:`y_k = y_{k+1} +
-    hF(z_k;\theta_{k,1})` recover the state to round-off, for the nonlinear layer."""
+    r""":math:`z_k = z_{k+1} - c_kF(y_{k+1};\theta_{k,2})`, :math:`y_k = y_{k+1} +
+    hF(z_k;\theta_{k,1})` recover the state to round-off, for the nonlinear layer, at the
+    start (:math:`c_0 = \tfrac32 h`) and in the interior (:math:`c_1 = h`)."""
     scheme, th, (y, z) = layer
-    (y1, z1), _ = scheme.step(0, (y, z), th)
-    assert np.max(np.abs(y1 - y)) > 1e-2 and np.max(np.abs(z1 - z)) > 1e-2
     th1, th2 = (LayerControl(th.weight[i], th.bias[i]) for i in range(2))
-    z0 = z1 - scheme.h * scheme.forcing(y1, th2)[0]
-    y0 = y1 + scheme.h * scheme.forcing(z0, th1)[0]
-    assert np.max(np.abs(z0 - z)) <= 1e-13 and np.max(np.abs(y0 - y)) <= 1e-13
+    for k, c in ((0, 1.5 * scheme.h), (1, scheme.h)):
+        (y1, z1), _ = scheme.step(k, (y, z), th)
+        assert np.max(np.abs(y1 - y)) > 1e-2 and np.max(np.abs(z1 - z)) > 1e-2
+        z0 = z1 - c * scheme.forcing(y1, th2)[0]
+        y0 = y1 + scheme.h * scheme.forcing(z0, th1)[0]
+        assert np.max(np.abs(z0 - z)) <= 1e-13 and np.max(np.abs(y0 - y)) <= 1e-13
 
 
 def test_step_preserves_volume(layer):

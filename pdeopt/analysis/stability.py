@@ -21,14 +21,35 @@ matrix-free by the scheme's tangent-linear kernel with :math:`\dot\theta = 0`. W
   of :math:`A_k` the linearised recurrence :math:`u_{k+1} = 2u_k - u_{k-1} - h^2\lambda u_k`
   has the characteristic roots :math:`\xi^2 - (2 - h^2\lambda)\xi + 1 = 0`, whose product is 1,
   so both lie on the unit circle iff :math:`|2 - h^2\lambda| \le 2`, i.e. for
-  :math:`\lambda \ge 0` iff :math:`h^2\lambda_{\max} \le 4`: :math:`h \le 2/\sqrt{\lambda_{\max}}`
-  (the start layer, with the force halved, is held to the same bound: a conservative one).
+  :math:`\lambda \ge 0` iff :math:`h^2\lambda_{\max} \le 4`: :math:`h \le 2/\sqrt{\lambda_{\max}}`.
+  The start layer acts on :math:`(u_0, u_0)` by :math:`u_1 = (I - \tfrac12h^2A_0)u_0`, and
+  :math:`|1 - \tfrac12h^2\lambda| \le 1` iff :math:`h^2\lambda \le 4`: the same bound, exactly;
+- Verlet, :math:`y_{k+1} = y_k + hK_{k,1}^*\sigma(\cdot)`,
+  :math:`z_{k+1} = z_k - c_kK_{k,2}^*\sigma(\cdot)` (:math:`c_0 = \tfrac32h`, :math:`c_k = h`):
+  with :math:`A_{k,1}` at :math:`z_k` and :math:`A_{k,2}` at :math:`y_{k+1}` (both PSD),
+  :math:`J_k = \begin{pmatrix} I & hA_{k,1} \\ -c_kA_{k,2} & I - c_khA_{k,2}A_{k,1}
+  \end{pmatrix}`. An eigenpair :math:`J_k(a, b) = \xi(a, b)` gives
+  :math:`a = hA_{k,1}b/(\xi - 1)` and then :math:`c_kh\,A_{k,2}A_{k,1}b = (2 - \xi - 1/\xi)\,b`:
+  with :math:`\nu \ge 0` an eigenvalue of :math:`A_{k,2}A_{k,1}` (similar to a PSD matrix),
+  :math:`\xi^2 - (2 - c_kh\nu)\xi + 1 = 0`, roots of product 1, on the unit circle iff
+  :math:`c_kh\,\nu_{\max} \le 4`: :math:`h \le 2/\sqrt{(c_k/h)\,\nu_{\max}}`, the leapfrog
+  bound with :math:`\lambda_{\max}` replaced by the spectral radius of :math:`A_{k,2}A_{k,1}`
+  (and by :math:`\tfrac32` of it at the start);
+- IMEX, :math:`u_{k+1} = S_h(u_k + h\sigma(K_ku_k + b_k))`, :math:`S_h = (M + hL)^{-1}M`:
+  :math:`J_k(h) = S_h(I + hB_k)`. :math:`S_h` is M-self-adjoint with its spectrum in
+  :math:`(0, 1]` but does not commute with :math:`B_k`, so there is no closed form: the bound
+  is the first step :math:`s` at which the spectral radius :math:`\rho(J_k(s))` (Arnoldi,
+  with :math:`S_s` factorised anew for each :math:`s`) exceeds 1, located by bisection to the
+  relative tolerance ``rtol`` (0 if already :math:`\rho(J_k(10^{-6}h)) > 1`: the linearised
+  ODE :math:`\dot v = (B_k - M^{-1}L)v` grows; ``inf`` if no step up to :math:`2^{10}h`
+  exceeds 1).
 
 The extreme eigenvalues are computed by Lanczos (symmetric :math:`A_k`) or Arnoldi
-(:math:`B_k`) in the :math:`M`-inner product with full reorthogonalisation, on the whole
-batch × channels block (the samples are independent, so the block's spectrum is the union of
-the samples'). An iteration that stops before its estimate meets the tolerance returns its
-record with ``converged=False``; a step that violates its bound is reported, never corrected.
+(:math:`B_k`, :math:`A_{k,2}A_{k,1}`, :math:`J_k` for IMEX) in the :math:`M`-inner product
+with full reorthogonalisation, on the whole batch × channels block (the samples are
+independent, so the block's spectrum is the union of the samples'). An iteration that stops
+before its estimate meets the tolerance returns its record with ``converged=False``; a step
+that violates its bound is reported, never corrected.
 """
 
 import math
@@ -44,10 +65,11 @@ from pdeopt.model.network import Network
 from pdeopt.parallel import print0
 
 __all__ = ["LayerStability", "StabilityReport", "LayerJacobians", "layer_jacobians",
-           "stability_report", "step_bound"]
+           "stability_report", "step_bound", "stability_column"]
 
 #: The schemes with a derived bound: name -> the kind of eigenvalue problem.
-_KINDS = {"parabolic": "symmetric", "leapfrog": "symmetric", "forward_euler": "general"}
+_KINDS = {"parabolic": "symmetric", "leapfrog": "symmetric", "forward_euler": "general",
+          "verlet": "product", "imex": "implicit"}
 
 
 @dataclass(frozen=True)
@@ -60,8 +82,11 @@ class LayerStability:
         The layer index :math:`k`.
     eigenvalues
         The eigenvalue estimates the bound rests on: :math:`(\lambda_{\min}, \lambda_{\max})` of
-        :math:`A_k` (parabolic, leapfrog), or the Ritz values of :math:`B_k` that set the growth
-        factor and the bound (forward Euler; complex).
+        :math:`A_k` (parabolic, leapfrog), the Ritz values of :math:`B_k` that set the growth
+        factor and the bound (forward Euler; complex), or the real parts
+        :math:`(\nu_{\min}, \nu_{\max})` of the extreme Ritz values of
+        :math:`A_{k,2}A_{k,1}` (Verlet), or the dominant eigenvalue of :math:`J_k` (IMEX;
+        complex).
     bound
         The largest stable step :math:`h` at this layer (``inf`` if every step is stable, 0 if
         none is).
@@ -69,7 +94,8 @@ class LayerStability:
         The network's step :math:`h`.
     growth
         The estimated spectral radius of the linearised layer map :math:`J_k` (for leapfrog, of
-        the two-step recurrence on the extreme eigenvalues).
+        the two-step recurrence on the extreme eigenvalues; for its start layer, of
+        :math:`I - \tfrac12h^2A_0`).
     iterations
         Lanczos or Arnoldi iterations used.
     converged
@@ -200,12 +226,19 @@ class LayerJacobians:
                                       th, state_dot, zero)
         return out
 
-    def forcing_action(self, k: int, v: np.ndarray) -> np.ndarray:
-        r""":math:`F_u v`, the derivative of layer ``k``'s forcing at its state :math:`u_k`."""
+    def forcing_action(self, k: int, v: np.ndarray, half: int | None = None) -> np.ndarray:
+        r""":math:`F_u v`, the derivative of layer ``k``'s forcing at its state :math:`u_k`;
+        for a Verlet layer, of half-step ``half``: 0 at :math:`z_k` with
+        :math:`\theta_{k,1}`, 1 at :math:`y_{k+1}` with :math:`\theta_{k,2}`."""
         th = self.control(k)
+        state, record = self.trajectory.states[k], self.trajectory.records[k]
+        if half is not None:
+            th = LayerControl(th.weight[half], th.bias[half])
+            u, record = (state[1], record[0]) if half == 0 else (record[2], record[1])
+        else:
+            u = state[-1]
         zero = LayerControl(np.zeros_like(th.weight), np.zeros_like(th.bias))
-        F_dot, _ = self.scheme.forcing.tlm(self.trajectory.states[k][-1],
-                                           self.trajectory.records[k], th, v, zero)
+        F_dot, _ = self.scheme.forcing.tlm(u, record, th, v, zero)
         return F_dot
 
     def inner(self, a: np.ndarray, b: np.ndarray) -> float:
@@ -330,13 +363,13 @@ def _euler_bounds(mu, h):
     return bounds, np.abs(1 + h * mu)
 
 
-def _arnoldi(lin, apply, shape, h, max_it, rtol):
-    r"""Arnoldi (M-orthonormal basis) for the Ritz values of ``apply`` that set the growth
-    factor :math:`\max|1 + h\mu|` and the bound.
+def _arnoldi(lin, apply, shape, pick, max_it, rtol):
+    r"""Arnoldi (M-orthonormal basis) for the Ritz values of ``apply`` that ``pick`` selects.
 
-    Converged when both Ritz pairs have residual :math:`h_{j+1,j}|y_j| \le` ``rtol``
-    :math:`\cdot\max|\mu|`, or when the Krylov space is invariant.
-    Returns ``(ritz, bound, growth, iterations, converged)``.
+    ``pick(mu)`` gives the indices of the Ritz values the caller needs. Converged when those
+    pairs have residual :math:`h_{j+1,j}|y_j| \le` ``rtol`` :math:`\cdot\max|\mu|`, or when
+    the Krylov space is invariant. Returns ``(ritz, iterations, converged)``, ``ritz`` the
+    picked values in order, repeats removed.
     """
     Q = [_start(lin, shape)]
     H = np.zeros((max_it + 1, max_it))
@@ -353,16 +386,13 @@ def _arnoldi(lin, apply, shape, h, max_it, rtol):
         H[j + 1, j] = beta
         mu, Y = np.linalg.eig(H[:j + 1, :j + 1])
         Y /= np.linalg.norm(Y, axis=0)
-        bounds, growths = _euler_bounds(mu, h)
-        ib, ig = int(np.argmin(bounds)), int(np.argmax(growths))
+        picked = list(dict.fromkeys(int(i) for i in pick(mu)))
         scale = max(float(np.max(np.abs(mu))), np.finfo(float).tiny)
-        residual = beta * np.abs(Y[-1])
         invariant = beta <= 1e-13 * scale or (j + 1 == int(np.prod(shape))
                                               and lin.comm.size == 1)
-        done = invariant or max(residual[ib], residual[ig]) <= rtol * scale
+        done = invariant or float(np.max(beta * np.abs(Y[-1, picked]))) <= rtol * scale
         if done or j + 1 == max_it:
-            ritz = tuple(complex(mu[i]) for i in dict.fromkeys((ig, ib)))
-            return ritz, float(bounds[ib]), float(growths[ig]), j + 1, bool(done)
+            return tuple(complex(mu[i]) for i in picked), j + 1, bool(done)
         Q.append(w / beta)
 
 
@@ -381,15 +411,78 @@ def _layer(lin, k, kind, name, h, max_it, rtol):
         if name == "parabolic":
             bound = 2.0 / hi if hi > 0 else math.inf
             growth = max(abs(1.0 - h * lo), abs(1.0 - h * hi))
+        elif k == 0:  # the leapfrog start: (I - h^2 A_0 / 2) on (u_0, u_0)
+            bound = 2.0 / math.sqrt(hi) if hi > 0 else math.inf
+            growth = max(abs(1.0 - 0.5 * h * h * lo), abs(1.0 - 0.5 * h * h * hi))
         else:
             bound = 2.0 / math.sqrt(hi) if hi > 0 else math.inf
             growth = max(_leapfrog_growth(lo, h), _leapfrog_growth(hi, h))
         if lo < -1e-12 * max(abs(hi), 1.0):  # a non-monotone activation: A_k is indefinite
             bound = 0.0
         return LayerStability(k, (lo, hi), bound, h, growth, its, conv)
-    ritz, bound, growth, its, conv = _arnoldi(lin, lambda v: lin.forcing_action(k, v), shape,
-                                              h, max_it, rtol)
-    return LayerStability(k, ritz, bound, h, growth, its, conv)
+    if kind == "product":
+        return _verlet_layer(lin, k, shape, h, max_it, rtol)
+    if kind == "implicit":
+        return _imex_layer(lin, k, shape, h, max_it, rtol)
+
+    def pick(mu):
+        bounds, growths = _euler_bounds(mu, h)
+        return int(np.argmax(growths)), int(np.argmin(bounds))
+
+    ritz, its, conv = _arnoldi(lin, lambda v: lin.forcing_action(k, v), shape, pick,
+                               max_it, rtol)
+    bounds, growths = _euler_bounds(np.array(ritz), h)
+    return LayerStability(k, ritz, float(np.min(bounds)), h, float(np.max(growths)), its, conv)
+
+
+def _verlet_layer(lin, k, shape, h, max_it, rtol):
+    r"""A Verlet layer: Arnoldi on :math:`A_{k,2}A_{k,1}`; its eigenvalues :math:`\nu` are
+    real and non-negative for monotone :math:`\sigma` (round-off aside), and the bound is
+    :math:`2/\sqrt{r_k\nu_{\max}}`, :math:`r_k = c_k/h`."""
+    ratio = lin.scheme.coefficient(k) / h
+
+    def apply(v):
+        return lin.forcing_action(k, lin.forcing_action(k, v, half=0), half=1)
+
+    ritz, its, conv = _arnoldi(lin, apply, shape,
+                               lambda mu: (int(np.argmin(mu.real)), int(np.argmax(mu.real))),
+                               max_it, rtol)
+    nu = np.array(ritz)
+    lo, hi = float(np.min(nu.real)), float(np.max(nu.real))
+    bound = 2.0 / math.sqrt(ratio * hi) if hi > 0 else math.inf
+    tol = 1e-10 * max(abs(hi), 1.0)
+    if lo < -tol or float(np.max(np.abs(nu.imag))) > tol:  # non-monotone: nu leaves [0, inf)
+        bound = 0.0
+    growth = max(_leapfrog_growth(ratio * lo, h), _leapfrog_growth(ratio * hi, h))
+    return LayerStability(k, (lo, hi), bound, h, growth, its, conv)
+
+
+def _imex_layer(lin, k, shape, h, max_it, rtol):
+    r"""An IMEX layer: :math:`\rho(J_k(h))` by Arnoldi on the layer's tangent-linear map, and
+    the bound by bisection on :math:`\rho(S_s(I + sB_k)) \le 1 + 10^{-9}`."""
+    top = lambda mu: (int(np.argmax(np.abs(mu))),)  # noqa: E731
+    ritz, its, conv = _arnoldi(lin, lambda v: lin.action(k, (v,))[0], shape, top, max_it, rtol)
+    growth = abs(ritz[0])
+
+    def stable(s):
+        nonlocal conv
+        scheme = lin.scheme.with_step(s)
+        r, _, c = _arnoldi(lin, lambda v: scheme.implicit_step(v + s * lin.forcing_action(k, v)),
+                           shape, top, max_it, rtol)
+        conv = conv and c
+        return abs(r[0]) <= 1.0 + 1e-9
+
+    if not stable(1e-6 * h):
+        return LayerStability(k, ritz, 0.0, h, growth, its, conv)
+    lo, hi = 1e-6 * h, h
+    while stable(hi):
+        lo, hi = hi, 2.0 * hi
+        if hi > 2.0**10 * h:
+            return LayerStability(k, ritz, math.inf, h, growth, its, conv)
+    while hi - lo > rtol * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+    return LayerStability(k, ritz, lo, h, growth, its, conv)
 
 
 def stability_report(network: Network, theta: np.ndarray, x: np.ndarray, *, max_it: int = 100,
@@ -398,6 +491,9 @@ def stability_report(network: Network, theta: np.ndarray, x: np.ndarray, *, max_
 
     The bounds (derived in :mod:`pdeopt.analysis.stability`): parabolic
     :math:`h \le 2/\lambda_{\max}(A_k)`; leapfrog :math:`h \le 2/\sqrt{\lambda_{\max}(A_k)}`;
+    Verlet :math:`h \le 2/\sqrt{r_k\nu_{\max}}` with :math:`\nu_{\max}` the spectral radius of
+    :math:`A_{k,2}A_{k,1}` and :math:`r_0 = \tfrac32`, :math:`r_k = 1`; IMEX the first
+    :math:`s` with :math:`\rho(S_s(I + sB_k)) > 1`, by bisection;
     forward Euler :math:`h \le \min_\mu -2\operatorname{Re}\mu/|\mu|^2` over the eigenvalues
     :math:`\mu` of :math:`B_k` (0 if one has :math:`\operatorname{Re}\mu \ge 0`), with
     :math:`A_k = K_k^*\operatorname{diag}\sigma'(z_k)K_k`,
@@ -419,7 +515,7 @@ def stability_report(network: Network, theta: np.ndarray, x: np.ndarray, *, max_
     InputError
         For a network, controls or input that cannot be used.
     OptionError
-        For a scheme without a derived bound (IMEX, Verlet), or bad ``max_it``/``rtol``.
+        For a scheme without a derived bound, or bad ``max_it``/``rtol``.
     """
     max_it, rtol, name = _check_options(network, max_it, rtol)
     lin = layer_jacobians(network, theta, x)
@@ -438,3 +534,27 @@ def step_bound(network: Network, theta: np.ndarray, x: np.ndarray, *, max_it: in
     :func:`stability_report` to see the convergence per layer.
     """
     return stability_report(network, theta, x, max_it=max_it, rtol=rtol).bound
+
+
+def stability_column(network: Network, x: np.ndarray, *, max_it: int = 30,
+                     rtol: float = 1e-6):
+    r"""A trust-region monitor column: ``f(theta)``, the smallest per-layer margin
+    :math:`\min_k \text{bound}_k/h - 1` of :func:`step_bound` at the network's controls
+    ``theta[:network.layout.size]`` (the leading block of a
+    :class:`~pdeopt.model.model.Model`'s controls). Negative means some layer's step is
+    past its bound. Collective.
+
+    Each call costs about ``max_it`` tangent-linear layer applications per layer on the block
+    ``x``: pass a few samples, e.g. ``x[:, :16]``::
+
+        TrustRegionNewtonCG(Jhat, monitor_columns={
+            "margin": pdeopt.stability_column(model.network, x[:, :16])})
+    """
+    max_it, rtol, _ = _check_options(network, max_it, rtol)
+    network.check_input(x)
+    size, h = network.layout.size, float(network.step)
+
+    def margin(theta: np.ndarray) -> float:
+        bound = step_bound(network, np.asarray(theta)[:size], x, max_it=max_it, rtol=rtol)
+        return bound / h - 1.0
+    return margin

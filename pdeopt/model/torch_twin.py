@@ -178,7 +178,8 @@ class TorchTwin:
         r"""The Verlet pair from :math:`(y_0, z_0) = (u_0, 0)`; :math:`u_N = y_N`.
 
         :math:`y_{k+1} = y_k + hK_{k,1}^*\sigma(K_{k,1}z_k + b_{k,1})`,
-        :math:`z_{k+1} = z_k - hK_{k,2}^*\sigma(K_{k,2}y_{k+1} + b_{k,2})`, the sets
+        :math:`z_{k+1} = z_k - c_kK_{k,2}^*\sigma(K_{k,2}y_{k+1} + b_{k,2})`
+        (:math:`c_0 = \tfrac32 h`, :math:`c_k = h`: the second-order start), the sets
         ``W[k, 0]``, ``W[k, 1]``.
         """
         h, z = self.scheme.h, torch.zeros_like(y)
@@ -186,7 +187,7 @@ class TorchTwin:
             a = self.sigma.torch(self.L(z, W[k, 0]) + b[k, 0][None, :, None, None])
             y = y + h * self.K_star(a, W[k, 0])
             a = self.sigma.torch(self.L(y, W[k, 1]) + b[k, 1][None, :, None, None])
-            z = z - h * self.K_star(a, W[k, 1])
+            z = z - (1.5 if k == 0 else 1.0) * h * self.K_star(a, W[k, 1])
         return y
 
     def logits(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

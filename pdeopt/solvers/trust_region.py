@@ -30,6 +30,7 @@ rejected step.
 """
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -240,13 +241,18 @@ class TrustRegionNewtonCG:
         continues from it.
     callback
         ``callback(iteration, theta, objective, gradient_norm)`` at every accepted iterate.
+    monitor_columns
+        ``{name: f}`` with ``f(theta) -> float`` collective: extra columns of the monitor line
+        and of the history (entry ``"columns"``), evaluated at every accepted iterate, e.g.
+        ``{"margin": pdeopt.stability_column(model.network, x[:, :16])}``, the smallest
+        stability margin of the layers.
     """
 
     def __init__(self, Jhat: ArrayFunctional, *, parameters=None,
                  hessian: HessianModel | None = None, subproblem: Subproblem | None = None,
                  preconditioner: TrustRegionPC | None = None,
                  solver_parameters: dict | None = None, options_prefix: str = "pdeopt_tr_",
-                 checkpoint=None, callback=None):
+                 checkpoint=None, callback=None, monitor_columns=None):
         if not isinstance(Jhat, ArrayFunctional):
             raise InputError(f"TrustRegionNewtonCG minimises an ArrayFunctional (e.g. "
                              f"pdeopt.ReducedFunctional), not a {type(Jhat).__name__}.")
@@ -265,6 +271,14 @@ class TrustRegionNewtonCG:
         if callback is not None and not callable(callback):
             raise OptionError(f"{name}: callback={callback!r} must be callable, "
                               f"callback(iteration, theta, objective, gradient_norm).")
+        columns = dict(instance(name, "monitor_columns", monitor_columns or {}, Mapping,
+                                "{name: f} with f(theta) -> float"))
+        for key, f in columns.items():
+            if not isinstance(key, str) or not callable(f):
+                raise OptionError(f"{name}: monitor_columns[{key!r}] must map a name to a "
+                                  f"callable f(theta) -> float, e.g. "
+                                  f"{{'margin': pdeopt.stability_column(network, x)}}.")
+        self.columns, self._column_values = columns, {}
         self.Jhat, self.comm, self.callback = Jhat, Jhat.comm, callback
         self.parameters = TrustRegionParameters.from_dict(parameters)
         self.hessian = hessian.bind(Jhat)
@@ -302,7 +316,7 @@ class TrustRegionNewtonCG:
             state.radius = self.subproblem.initial_radius(g)
         self.monitor = Monitor(self.comm, self.monitor.enabled, state.history)
         if not state.history:
-            self._record(state, f, gnorm)
+            self._record(state, f, gnorm, theta)
         while True:
             reason, step = self._stop_test(state, f, gnorm), None
             if reason in (TerminationReason.CONVERGED_GATOL, TerminationReason.CONVERGED_GRTOL):
@@ -335,7 +349,7 @@ class TrustRegionNewtonCG:
             else:
                 self._extra += Counts(rejected=1)
             state.iteration += 1
-            self._record(state, f, gnorm, rho, step, accepted)
+            self._record(state, f, gnorm, theta, rho, step, accepted)
             self._save(state, theta)
         return self._finish(state, reason, theta, f, gnorm, step)
 
@@ -480,20 +494,24 @@ class TrustRegionNewtonCG:
         """The solve's counts, across resumes."""
         return self._base + (self._sweeps() - self._sweeps0) + self._extra
 
-    def _record(self, state, f, gnorm, rho=None, step=None, accepted=True):
+    def _record(self, state, f, gnorm, theta, rho=None, step=None, accepted=True):
         state.counts = self._counts()
+        if self.columns and (accepted or not self._column_values):
+            self._column_values = {k: float(fn(theta)) for k, fn in self.columns.items()}
+        extra = "".join(f" {k} {v: .3e}" for k, v in self._column_values.items())
         finite_rho = rho is not None and np.isfinite(rho)
         rho_s = f" rho {rho: .3e}" if rho is not None else ""
         its = step.iterations if step else 0
         reason = step.reason if step else ""
         line = (f"{state.iteration:4d} TR {self.subproblem.name:4s} J {f:.10e} "
                 f"||g|| {gnorm:.4e} radius {state.radius:.3e}{rho_s} "
-                f"ksp {its:3d} {reason}{'' if accepted else ' rejected'}")
+                f"ksp {its:3d} {reason}{'' if accepted else ' rejected'}{extra}")
         self.monitor.record(line, iteration=state.iteration, objective=f, gradient_norm=gnorm,
                             radius=state.radius, rho=float(rho) if finite_rho else None,
                             step_norm=step.norm if step else None, ksp_iterations=int(its),
                             ksp_reason=reason, accepted=bool(accepted),
-                            counts=state.counts.as_dict())
+                            counts=state.counts.as_dict(),
+                            **({"columns": dict(self._column_values)} if self.columns else {}))
 
     def _save(self, state, theta):
         if self.checkpoint is not None:

@@ -75,6 +75,7 @@ class IMEXScheme(EulerScheme):
                      remedy="give a dict of PETSc options, e.g. {'pc_type': 'gamg'}")
         instance("IMEXScheme", "options_prefix", options_prefix, str,
                  remedy="give a string ending in '_', e.g. 'pdeopt_imex_'")
+        self.solver_parameters, self.options_prefix = solver_parameters, options_prefix
         V = operators.space
         mesh = V.mesh()
         u, v = fd.TrialFunction(V), fd.TestFunction(V)
@@ -87,7 +88,8 @@ class IMEXScheme(EulerScheme):
         a = u * v * fd.dx(scheme="KMV", degree=1)
         h_kappa = self.h * self.diffusivity
         if h_kappa > 0:  # UFL drops a zero term, and a form needs its integration domain
-            a = a + h_kappa * stiffness * fd.dx(degree=2)
+            # a Constant, not a float: one compiled kernel for every step (with_step)
+            a = a + fd.Constant(h_kappa) * stiffness * fd.dx(degree=2)
         self.A = fd.assemble(a, mat_type="aij").petscmat
         self.m = operators.mass[:, None, None]
         self.ksp = PETSc.KSP().create(comm=mesh.comm)
@@ -98,10 +100,23 @@ class IMEXScheme(EulerScheme):
     def _solve(self, rhs: np.ndarray, k: int, what: str) -> np.ndarray:
         r""":math:`(M + hL)^{-1}` ``rhs`` for a block ``(n, ...)``: one KSPMatSolve."""
         X = mat_solve(self.ksp, rhs)
-        check_converged(self.ksp, f"the IMEX {what} solve in layer {k}",
+        where = "" if k is None else f" in layer {k}"
+        check_converged(self.ksp, f"the IMEX {what} solve{where}",
                         f"choose a robust solver through -{self.ksp.getOptionsPrefix()}pc_type "
                         f"(default: Cholesky by MUMPS).")
         return X
+
+    def with_step(self, step: float) -> "IMEXScheme":
+        """The same scheme (operators, activation, diffusivity, solver options) with the
+        step ``step``: a new operator :math:`M + hL`, factorised."""
+        return IMEXScheme(self.forcing.ops, self.forcing.sigma, step,
+                          diffusivity=self.diffusivity,
+                          solver_parameters=self.solver_parameters,
+                          options_prefix=self.options_prefix)
+
+    def implicit_step(self, w: np.ndarray) -> np.ndarray:
+        """:math:`S w = (M + hL)^{-1} M w` for a block ``(n, ...)``."""
+        return self._S(w, None, "implicit")
 
     def _S(self, w, k, what):
         """:math:`S w = (M + hL)^{-1} M w`."""

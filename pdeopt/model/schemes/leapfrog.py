@@ -26,6 +26,7 @@ class LeapfrogScheme(Scheme):
     """
 
     name = "leapfrog"
+    order = 2
 
     def __init__(self, operators: OperatorSet, activation: Activation, step: float):
         super().__init__(SymmetricForcing(operators, activation, owner=type(self).__name__), step)

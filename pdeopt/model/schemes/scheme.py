@@ -48,6 +48,14 @@ class Scheme:
     #: the kernels receive the layer's ``(P, ...)`` :class:`LayerControl` and return its
     #: derivatives in the same shape.
     control_sets = 1
+    #: The order :math:`p` of convergence of :math:`u_N` to the continuous-time limit as the
+    #: layers are refined at fixed :math:`T = Nh`, for controls sampled from a smooth
+    #: :math:`\theta(t)` at :attr:`control_offsets` (:mod:`pdeopt.analysis.consistency`).
+    order = None
+    #: Where in :math:`[t_k, t_{k+1}]` each control set of layer :math:`k` samples a
+    #: continuous-time control, in units of :math:`h`: :math:`\theta_{k,s} =
+    #: \theta_s(t_k + o_s h)`.
+    control_offsets = (0.0,)
 
     def __init__(self, forcing: Forcing, step: float):
         owner = type(self).__name__
@@ -85,6 +93,8 @@ class EulerScheme(Scheme):
     Adjoint: :math:`\lambda_k = \lambda_{k+1} + h F_u^T \lambda_{k+1}`,
     :math:`\bar\theta_k = h F_\theta^T \lambda_{k+1}`.
     """
+
+    order = 1
 
     def step(self, k: int, state: tuple, th: LayerControl) -> tuple[tuple, np.ndarray]:
         """:math:`u_{k+1} = u_k + hF(u_k)`; the record is the pre-activation :math:`z_k`."""

@@ -39,10 +39,24 @@ class VerletScheme(Scheme):
     (:attr:`control_sets` = 2): the layer blocks are ``layers.weight`` ``(N, 2, S, C, C)`` and
     ``layers.bias`` ``(N, 2, C)``, set 0 acting on :math:`z_k`, set 1 on :math:`y_{k+1}`.
 
+    **Second-order start.** In the interior the pair is the staggered leapfrog (Störmer–Verlet)
+    method for :math:`\dot y = -F(z;\theta_1(t))`, :math:`\dot z = F(y;\theta_2(t))` with
+    :math:`y_k \approx y(t_k)` and :math:`z_k \approx z(t_{k+1/2})`, second order when
+    :math:`\theta_{k,1} = \theta_1(t_{k+1/2})` and :math:`\theta_{k,2} = \theta_2(t_{k+1})`.
+    But :math:`z_0 = 0` is :math:`z(t_0)`, not :math:`z(t_{1/2})`, so the first
+    :math:`z`-update spans :math:`\tfrac32 h`, from :math:`t_0` to :math:`t_{3/2}`:
+
+    .. math:: z_{k+1} = z_k + c_k F(y_{k+1};\theta_{k,2}), \qquad
+       c_0 = \tfrac32 h,\ c_k = h,
+
+    as the leapfrog scheme halves its first force. The start makes a local error of
+    :math:`O(h^2)` once, so the network converges at second order as its layers are refined
+    (:func:`pdeopt.analysis.consistency_study`); with :math:`c_0 = h` it would be first order.
+
     Adjoint, with :math:`(\lambda^y, \lambda^z)` the adjoint of :math:`(y_{k+1}, z_{k+1})`:
-    :math:`\bar y = \lambda^y + hF_u(y_{k+1};\theta_{k,2})^T\lambda^z` (the adjoint of
+    :math:`\bar y = \lambda^y + c_kF_u(y_{k+1};\theta_{k,2})^T\lambda^z` (the adjoint of
     :math:`y_k` and of :math:`y_{k+1}` alike), :math:`\bar z = \lambda^z -
-    hF_u(z_k;\theta_{k,1})^T\bar y`, :math:`\bar\theta_{k,2} = hF_\theta^T\lambda^z`,
+    hF_u(z_k;\theta_{k,1})^T\bar y`, :math:`\bar\theta_{k,2} = c_kF_\theta^T\lambda^z`,
     :math:`\bar\theta_{k,1} = -hF_\theta^T\bar y`: the half-steps transposed in reverse order.
     The second-order adjoint is its tangent, each half the forcing's ``soa``.
 
@@ -58,9 +72,16 @@ class VerletScheme(Scheme):
 
     name = "verlet"
     control_sets = 2
+    order = 2
+    control_offsets = (0.5, 1.0)
 
     def __init__(self, operators: OperatorSet, activation: Activation, step: float):
         super().__init__(SymmetricForcing(operators, activation, owner=type(self).__name__), step)
+
+    def coefficient(self, k: int) -> float:
+        """Layer ``k``'s second half-step coefficient: :math:`c_0 = \tfrac32 h`, else
+        :math:`c_k = h`."""
+        return (1.5 if k == 0 else 1.0) * self.h
 
     def start(self, u0: np.ndarray) -> tuple:
         """:math:`(y_0, z_0) = (u_0, 0)`."""
@@ -85,14 +106,14 @@ class VerletScheme(Scheme):
         F1 *= -self.h
         F1 += y
         F2, r2 = self.forcing(F1, th2)
-        F2 *= self.h
+        F2 *= self.coefficient(k)
         F2 += z
         return (F1, F2), (r1, r2, F1)
 
     def step_tlm(self, k: int, state: tuple, record: tuple, th: LayerControl,
                  state_dot: tuple, th_dot: LayerControl) -> tuple[tuple, tuple]:
         r""":math:`\dot y_{k+1} = \dot y_k - h\dot F_1`, :math:`\dot z_{k+1} = \dot z_k +
-        h\dot F_2`; the record is both :math:`\dot z` of the forcings and :math:`\dot y_{k+1}`."""
+        c_k\dot F_2`; the record is both :math:`\dot z` of the forcings and :math:`\dot y_{k+1}`."""
         (_, z), (r1, r2, y1), (y_dot, z_dot) = state, record, state_dot
         th1, th2 = _split(th)
         th1_dot, th2_dot = _split(th_dot)
@@ -100,22 +121,23 @@ class VerletScheme(Scheme):
         F1_dot *= -self.h
         F1_dot += y_dot
         F2_dot, r2_dot = self.forcing.tlm(y1, r2, th2, F1_dot, th2_dot)
-        F2_dot *= self.h
+        F2_dot *= self.coefficient(k)
         F2_dot += z_dot
         return (F1_dot, F2_dot), (r1_dot, r2_dot, F1_dot)
 
-    def _y_bar(self, record, th2, lam_next):
-        """:math:`\\bar y = \\lambda^y + hF_u(y_{k+1})^T\\lambda^z` and
+    def _y_bar(self, k, record, th2, lam_next):
+        """:math:`\\bar y = \\lambda^y + c_kF_u(y_{k+1})^T\\lambda^z` and
         :math:`\\bar\\theta_{k,2}`."""
         lam_y, lam_z = lam_next
-        y_bar, th2_bar = self.forcing.adjoint(record[2], record[1], th2, self.h * lam_z)
+        y_bar, th2_bar = self.forcing.adjoint(record[2], record[1], th2,
+                                              self.coefficient(k) * lam_z)
         y_bar += lam_y
         return y_bar, th2_bar
 
     def step_adjoint(self, k: int, state: tuple, record: tuple, th: LayerControl,
                      lam_next: tuple) -> tuple[tuple, LayerControl]:
         th1, th2 = _split(th)
-        y_bar, th2_bar = self._y_bar(record, th2, lam_next)
+        y_bar, th2_bar = self._y_bar(k, record, th2, lam_next)
         z_bar, th1_bar = self.forcing.adjoint(state[1], record[0], th1, -self.h * y_bar)
         z_bar += lam_next[1]
         return (y_bar, z_bar), _stack(th1_bar, th2_bar)
@@ -129,10 +151,11 @@ class VerletScheme(Scheme):
         (r1, r2, y1), (r1_dot, r2_dot, y1_dot) = record, tlm_record
         th1, th2 = _split(th)
         th1_dot, th2_dot = _split(th_dot)
-        y_bar, _ = self._y_bar(record, th2, lam_next)
+        y_bar, _ = self._y_bar(k, record, th2, lam_next)
         mu_y, mu_z = mu_next
+        c = self.coefficient(k)
         y_hat, th2_hat = self.forcing.soa(y1, r2, th2, y1_dot, r2_dot, th2_dot,
-                                          h * lam_next[1], h * mu_z)
+                                          c * lam_next[1], c * mu_z)
         y_hat += mu_y
         z_hat, th1_hat = self.forcing.soa(state[1], r1, th1, state_dot[1], r1_dot, th1_dot,
                                           -h * y_bar, -h * y_hat)
