@@ -30,7 +30,7 @@ from _runs import parse_args
 
 SCHEMES = ("forward_euler", "parabolic", "imex", "leapfrog", "verlet")
 #: The problem every study refines, by ``--size``: grid, channels, batch, final time, depths.
-CONFIGS = {"full": {"grid": 8, "channels": 4, "batch": 8, "final_time": 1.0,
+CONFIGS = {"full": {"grid": 16, "channels": 8, "batch": 16, "final_time": 1.0,
                     "depths": [4, 8, 16, 32, 64, 128, 256], "reference": 1024, "seed": 0},
            "ci": {"grid": 4, "channels": 2, "batch": 2, "final_time": 1.0,
                   "depths": [4, 8, 16], "reference": 64, "seed": 0}}

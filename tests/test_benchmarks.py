@@ -174,3 +174,22 @@ def test_parallel_benchmark_writes_b7(tmp_path_factory, monkeypatch, benchmarks_
     for k in ("speedup_spatial", "speedup_ensemble", "bandwidth_gain", "efficiency"):
         assert math.isfinite(summary[k]) and summary[k] > 0, k
     assert all(s > 0 for s in summary["median_seconds"].values())
+
+
+def test_reproduce_analysis_writes_its_summary_and_resumes(tmp_path):
+    """``benchmarks/analysis.py --size ci``: every scheme's observed order in the summary, the
+    plot written; a second run with ``--resume`` re-uses every stored piece; a damaged piece
+    is measured again."""
+    args = ("--size", "ci", "--transport-size", "skip")
+    _script("analysis.py", tmp_path, *args)
+    out = tmp_path / "analysis"
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["observed_order"]) == {"forward_euler", "parabolic", "imex", "leapfrog",
+                                              "verlet"}
+    assert all(np.isfinite(p) for p in summary["observed_order"].values())
+    assert (out / "orders.png").stat().st_size > 0
+    (out / "pieces" / "verlet-smooth.json").write_text("{not json")
+    again = _script("analysis.py", tmp_path, *args, "--resume").stdout
+    assert again.count(": stored") == 6 and "verlet-smooth: " in again
+    resumed = json.loads((out / "summary.json").read_text())
+    assert resumed["observed_order"] == pytest.approx(summary["observed_order"], rel=1e-12)

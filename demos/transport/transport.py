@@ -179,7 +179,7 @@ loss_initial, loss_final = result.history[0]["objective"], result.objective
 # %%
 probe = x_test[:, ::max(1, x_test.shape[1] // 8)]  # a few fronts of every width
 net_size = model.network.layout.size
-report = pdeopt.stability_report(model.network, theta[:net_size], probe)
+report = pdeopt.stability_report(model.network, theta[:net_size], probe, max_it=300)
 report.print(comm)
 violations_within = sum(not r.stable for r in report.layers)
 
@@ -203,7 +203,8 @@ violations_within = sum(not r.stable for r in report.layers)
 # %%
 pushed_step = 1.5 * report.bound
 pushed = build(DEPTH, pushed_step)
-pushed_report = pdeopt.stability_report(pushed.network, theta[:net_size], probe)
+pushed_report = pdeopt.stability_report(pushed.network, theta[:net_size], probe,
+                                       max_it=300)
 pushed_report.print(comm)
 violations_past = sum(not r.stable for r in pushed_report.layers)
 growth_past = max(r.growth for r in pushed_report.layers)
@@ -289,6 +290,7 @@ for depth in DEPTHS:
 # %%
 summary = {
     "margin_min": report.margin, "violations_within_bound": violations_within,
+    "report_converged": report.converged and pushed_report.converged,
     "violations_past_bound": violations_past, "growth_past_bound": growth_past,
     "amplification_within_bound": amp_within, "amplification_past_bound": amp_past,
     "perturbation_growth_within_bound": per_layer_within,
