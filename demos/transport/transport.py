@@ -204,7 +204,7 @@ violations_within = sum(not r.stable for r in report.layers)
 pushed_step = 1.5 * report.bound
 pushed = build(DEPTH, pushed_step)
 pushed_report = pdeopt.stability_report(pushed.network, theta[:net_size], probe,
-                                       max_it=300)
+                                        max_it=300)
 pushed_report.print(comm)
 violations_past = sum(not r.stable for r in pushed_report.layers)
 growth_past = max(r.growth for r in pushed_report.layers)
