@@ -74,6 +74,7 @@ STOPS = {
     "gatol": ({"gatol": 1e3}, TerminationReason.CONVERGED_GATOL),
     "fmin": ("fmin", TerminationReason.CONVERGED_FMIN),
     "max_seconds": ({"max_seconds": 1e-9}, TerminationReason.DIVERGED_MAXTIME),
+    "max_work": ({"max_work": 12.0}, TerminationReason.DIVERGED_MAXWORK),
 }
 
 
@@ -92,6 +93,9 @@ def test_every_stop_is_reported(network_problem, stop):
         assert objectives[-1] <= 0.9 * J0 < min(objectives[:-1])
     if stop == "max_seconds":
         assert result.iterations == 0 and np.array_equal(result.theta, theta)
+    if stop == "max_work":  # the first iteration that reaches the budget stops the solve
+        work = [h["counts"]["work"] for h in result.history]
+        assert work[-1] == result.counts.work >= 12.0 > work[-2]
 
 
 def test_a_wrong_gradient_collapses_the_radius():
@@ -192,11 +196,13 @@ def test_resume_without_checkpoint_is_an_error(tmp_path, network_problem):
     ({"parameters": {"max_iters": 3}}, "max_iters"),
     ({"parameters": {"hessian_sample": 0.5}}, "SubsampledHessian"),
     ({"parameters": {"max_seconds": 0.0}}, "max_seconds"),
+    ({"parameters": {"max_work": -1.0}}, "max_work"),
     ({"parameters": {"fmin": np.nan}}, "fmin"),
     ({"solver_parameters": {"ksp_bogus": 1}}, "ksp_bogus"),
     ({"solver_parameters": {"ksp_type": "gmres"}}, "ksp_type"),
     ({"solver_parameters": {"pc_type": "jacobi"}}, "preconditioner=")],
-    ids=["unknown", "old-flag", "max_seconds", "fmin", "ksp_bogus", "ksp_type", "pc_type"])
+    ids=["unknown", "old-flag", "max_seconds", "max_work", "fmin", "ksp_bogus", "ksp_type",
+         "pc_type"])
 def test_options_are_checked(network_problem, kwargs, match):
     with pytest.raises(pdeopt.OptionError, match=match):
         TrustRegionNewtonCG(network_problem[2], **kwargs)

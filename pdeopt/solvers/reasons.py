@@ -26,6 +26,7 @@ class TerminationReason(enum.Enum):
     DIVERGED_MAXITS = "the iteration limit max_it was reached"
     DIVERGED_MAXFCN = "the objective evaluation limit was reached (TAO's tao_max_funcs)"
     DIVERGED_MAXTIME = "the wall-time limit max_seconds was reached"
+    DIVERGED_MAXWORK = "the work budget max_work was reached"
     DIVERGED_TR_REDUCTION = ("the trust region shrank below its minimum radius: the model does "
                              "not predict the objective (check the gradient with taylor_check)")
     DIVERGED_LS_FAILURE = ("the line search failed (TAO): check the gradient with "

@@ -71,6 +71,10 @@ class TrustRegionParameters:
         Stop after the first iteration that ends past this wall time since the solve began
         (a resumed solve counts the time before the interruption), with the state
         checkpointed, so that a batch job's time slot is not overrun.
+    max_work
+        Stop after the first iteration at which the work spent (forward + adjoint equivalents
+        of the whole batch, :attr:`OptimizationResult.counts` ``.work``; a resumed solve counts
+        the work before the interruption) reaches this budget: runs compared at equal cost.
     radius
         :math:`\Delta_0`; ``None`` takes the subproblem's default, for the KSP the length of
         the preconditioned gradient :math:`\|P^{-1}g_0\|_P`.
@@ -91,6 +95,7 @@ class TrustRegionParameters:
     grtol: float = 0.0
     fmin: float = -np.inf
     max_seconds: float = np.inf
+    max_work: float = np.inf
     radius: float | None = None
     radius_max: float = 1e10
     radius_min: float = 1e-12
@@ -125,11 +130,14 @@ class TrustRegionParameters:
             real(name)
         real("fmin", allow_inf=True)
         real("max_seconds", allow_inf=True)
+        real("max_work", allow_inf=True)
         real("radius", allow_none=True)
         if self.gatol < 0 or self.grtol < 0:
             raise bad("gatol" if self.gatol < 0 else "grtol", "a tolerance >= 0")
         if not self.max_seconds > 0:
             raise bad("max_seconds", "> 0 (inf for no limit)")
+        if not self.max_work > 0:
+            raise bad("max_work", "> 0 (inf for no limit)")
         if self.fmin == np.inf:
             raise bad("fmin", "< inf (-inf for no target)")
         if not 0 < self.radius_min < self.radius_max:
@@ -354,7 +362,7 @@ class TrustRegionNewtonCG:
         return self._finish(state, reason, theta, f, gnorm, step)
 
     #: Parameters that stop the loop but do not change its path: a resumed run may change them.
-    STOPPING = ("max_it", "gatol", "grtol", "fmin", "max_seconds")
+    STOPPING = ("max_it", "gatol", "grtol", "fmin", "max_seconds", "max_work")
 
     def fingerprint(self) -> dict:
         """What the checkpoint records of this run: the functional, the Hessian model, the
@@ -411,6 +419,8 @@ class TrustRegionNewtonCG:
         if np.isfinite(p.max_seconds) and self.comm.bcast(  # rank 0's clock decides
                 state.history[-1]["seconds"] >= p.max_seconds, root=0):
             return TerminationReason.DIVERGED_MAXTIME
+        if state.counts.work >= p.max_work:
+            return TerminationReason.DIVERGED_MAXWORK
         if state.radius < p.radius_min:
             return TerminationReason.DIVERGED_TR_REDUCTION
         return None
