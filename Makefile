@@ -26,7 +26,7 @@ PYTEST := python -m pytest
 B5_SIZE ?= full
 
 .PHONY: env test lint demo demos bench reproduce-optimizers reproduce-parallel \
-	reproduce-analysis docs clean-results
+	reproduce-analysis reproduce-calibration docs clean-results
 
 # bootstrap.sh is idempotent: every stage already built is skipped in well under a second.
 env:
@@ -51,6 +51,7 @@ demos: env
 	$(RUN) python demos/digits/digits.py
 	$(RUN) python demos/surrogate/surrogate.py
 	$(RUN) python demos/transport/transport.py
+	$(RUN) python demos/calibration/calibration.py
 
 bench: env
 	$(RUN) python benchmarks/derivative_cost.py --size S --json
@@ -63,6 +64,11 @@ reproduce-optimizers: env
 # demo's stability margins (about 10 minutes; resumable).
 reproduce-analysis: env
 	$(RUN) python benchmarks/analysis.py --resume
+
+# B8: the digits network's (depth, T, alpha) grid, then NOMAD, Optuna, BOBYQA and random
+# search on it (resumable: every evaluation is a row of results/calibration/calibration.sqlite).
+reproduce-calibration: env
+	$(RUN) python benchmarks/calibration.py
 
 reproduce-parallel: env
 	$(RUN) mpiexec -n 2 --bind-to none python benchmarks/parallel.py --size M

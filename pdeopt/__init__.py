@@ -56,6 +56,11 @@ from pdeopt.problem import (ArrayFunctional, Counts, EnsembleReducedFunctional,
 from pdeopt.analysis import (ConsistencyStudy, ControlPath, LayerStability, StabilityReport,
                              consistency_study, independent_path, smooth_path,
                              stability_column, stability_report, step_bound)
+# Calibration: search spaces, the SQLite evaluation store, the backends.
+from pdeopt.calibration import (BobyqaBackend, Calibration, CalibrationResult, Categorical,
+                                Configuration, Constraint, Evaluation, EvaluationStore,
+                                Integer, NomadBackend, OptunaBackend, Pruned, RandomSearch,
+                                Real, SearchSpace)
 # Solvers: trust-region Newton-CG with its strategies and preconditioners, and PETSc TAO.
 from pdeopt.solvers import (CappedCGSubproblem, ExactHessian, GaussNewtonHessian,
                             KSPSubproblem, LMVMPC, LowRankPC, OptimizationResult, RegularizerPC,
@@ -82,6 +87,10 @@ __all__ = [
     # analysis
     "stability_report", "step_bound", "stability_column", "StabilityReport", "LayerStability",
     "consistency_study", "ConsistencyStudy", "ControlPath", "smooth_path", "independent_path",
+    # calibration
+    "SearchSpace", "Integer", "Real", "Categorical", "Constraint", "Configuration",
+    "Calibration", "CalibrationResult", "Evaluation", "Pruned", "EvaluationStore",
+    "RandomSearch", "OptunaBackend", "NomadBackend", "BobyqaBackend",
     # solvers
     "TrustRegionNewtonCG", "TrustRegionParameters", "ExactHessian", "GaussNewtonHessian",
     "SubsampledHessian", "KSPSubproblem", "CappedCGSubproblem", "LMVMPC", "RegularizerPC",

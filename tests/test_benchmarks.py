@@ -193,3 +193,25 @@ def test_reproduce_analysis_writes_its_summary_and_resumes(tmp_path):
     assert again.count(": stored") == 6 and "verlet-smooth: " in again
     resumed = json.loads((out / "summary.json").read_text())
     assert resumed["observed_order"] == pytest.approx(summary["observed_order"], rel=1e-12)
+
+
+def test_reproduce_calibration_at_ci_size_resumes_from_its_database(tmp_path):
+    """``benchmarks/calibration.py --size ci``: the grid and every backend evaluated, B8 per
+    backend in the summary; a second run finds every evaluation in the SQLite database and
+    trains nothing (no row added)."""
+    import sqlite3
+    _script("calibration.py", tmp_path, "--size", "ci")
+    out = tmp_path / "calibration"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["grid_points"] == 8 and math.isfinite(summary["grid_best"])
+    assert set(summary["evaluations_to_within_1pct"]) == {"nomad", "optuna", "bobyqa", "random"}
+    assert all(n == 5 for n in summary["evaluations"].values())
+    assert (out / "convergence.png").stat().st_size > 0
+
+    def rows():
+        with sqlite3.connect(out / "calibration.sqlite") as db:
+            return db.execute("SELECT COUNT(*) FROM pdeopt_evaluations").fetchone()[0]
+    before = rows()
+    again = _script("calibration.py", tmp_path, "--size", "ci").stdout
+    assert rows() == before and "0 of them run" in again
+    assert json.loads((out / "summary.json").read_text())["best_found"] == summary["best_found"]

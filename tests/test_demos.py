@@ -66,10 +66,23 @@ def check_transport(summary, out):
         assert (out / name).stat().st_size > 0
 
 
+def check_calibration(summary, out):
+    import sqlite3
+    assert set(summary["evaluations"]) == {"nomad", "optuna", "random"}
+    assert all(n == 4 for n in summary["evaluations"].values())
+    assert summary["best_found"][summary["best_backend"]] == min(
+        v for v in summary["best_found"].values() if v is not None)
+    assert len(summary["reevaluated"]) == 2 and summary["seed_noise_std"] >= 0
+    with sqlite3.connect(out / "calibration.sqlite") as db:  # one row per evaluation
+        rows = db.execute("SELECT COUNT(*) FROM pdeopt_evaluations").fetchone()[0]
+    assert rows == 3 * 4 + 2
+
+
 DIGITS = Demo("digits", "demo", {}, check_digits)
 SURROGATE = Demo("surrogate", "surrogate", {}, check_surrogate)
 TRANSPORT = Demo("transport", "transport", {}, check_transport)
-SERIAL_DEMOS = [DIGITS, SURROGATE, TRANSPORT]
+CALIBRATION = Demo("calibration", "calibration_demo", {}, check_calibration)
+SERIAL_DEMOS = [DIGITS, SURROGATE, TRANSPORT, CALIBRATION]
 PARALLEL_DEMOS = [DIGITS,  # the mesh partitioned over both ranks
                   DIGITS._replace(env={"PDEOPT_DEMO_MEMBERS": "2"}),  # a start per rank
                   SURROGATE, TRANSPORT]
