@@ -215,3 +215,14 @@ def test_reproduce_calibration_at_ci_size_resumes_from_its_database(tmp_path):
     again = _script("calibration.py", tmp_path, "--size", "ci").stdout
     assert rows() == before and "0 of them run" in again
     assert json.loads((out / "summary.json").read_text())["best_found"] == summary["best_found"]
+
+
+def test_large_calibration_retrains_the_best_against_the_demo(tmp_path):
+    """``--study large --size ci``: NOMAD on seven variables (resolution among them) from the
+    demo's configuration, then both configurations retrained: ``large.json``."""
+    _script("calibration.py", tmp_path, "--size", "ci", "--study", "large")
+    large = json.loads((tmp_path / "calibration" / "large.json").read_text())
+    assert large["evaluations"] == 5 and len(large["best_config"]) == 7
+    for run in large["retrained"].values():
+        assert 0.1 < run["test_accuracy"] <= 1.0 and run["iterations"] == 4
+    assert large["retrained"]["demo"]["config"]["resolution"] == 8

@@ -52,8 +52,29 @@ def test_bad_input_is_rejected_before_any_work(corrupt, match):
 
 
 def test_wrong_grid_for_digits():
-    with pytest.raises(pdeopt.InputError, match="8x8"):
-        pdeopt.load_digits(pdeopt.PixelGrid(6, comm=MPI.COMM_SELF))
+    with pytest.raises(pdeopt.InputError, match="square 8x8"):
+        pdeopt.load_digits(pdeopt.PixelGrid(6, 8, comm=MPI.COMM_SELF))
+
+
+@pytest.mark.parametrize("n", [12, 15, 16])
+def test_digits_on_finer_grids_are_their_bilinear_interpolants(n):
+    r"""On an n×n grid the digits are the :math:`Q_1` interpolants of the 8×8 images: equal to
+    scipy's bilinear interpolation to round-off, at the same split; on the 15×15 grid, whose
+    even pixels are the 8×8 pixels, the coarse values exactly."""
+    from scipy.interpolate import RegularGridInterpolator
+    coarse = pdeopt.load_digits(pdeopt.PixelGrid(8, comm=MPI.COMM_SELF), limit=100)["test"]
+    grid = pdeopt.PixelGrid(n, comm=MPI.COMM_SELF)
+    fine = pdeopt.load_digits(grid, limit=100)["test"]
+    assert np.array_equal(fine.labels, coarse.labels)
+    images = grid.to_image(fine.x[:, :, 0])
+    t = np.arange(8) / 7
+    jy, jx = np.meshgrid(np.arange(n) / (n - 1), np.arange(n) / (n - 1), indexing="ij")
+    for image, expected in zip(images, coarse.images):
+        bilinear = RegularGridInterpolator((t, t), expected)(np.column_stack([jy.ravel(),
+                                                                             jx.ravel()]))
+        assert np.max(np.abs(image.ravel() - bilinear)) <= 1e-13
+    if n == 15:
+        assert np.max(np.abs(images[:, ::2, ::2] - coarse.images)) <= 1e-14
 
 
 def test_bad_target_fields_are_rejected(grid):
