@@ -333,3 +333,224 @@ def test_two_ranks_follow_serial(name, space, tmp_path):
             assert [(r.config, r.objective, r.status) for r in serial.records("p")] == rows
         assert r1.best_config == result.best_config
     comm.barrier()
+
+
+# Concurrent evaluations on the members of a Firedrake Ensemble (one rank per member).
+
+ROW = ("id", "study", "backend", "config", "seed", "objective", "constraints", "work", "status",
+       "message", "intermediate")     # a record but for its wall time and timestamp
+
+
+def rows_of(store, study):
+    return [tuple(getattr(r, c) for c in ROW) for r in store.records(study)]
+
+
+def on_members(space, where, study="e"):
+    """A calibration on two one-rank members of ``fd.Ensemble(COMM_WORLD, 1)``, with a
+    blackbox that checks it runs on its member's comm and notes (member, point)."""
+    import firedrake as fd
+
+    ensemble = fd.Ensemble(MPI.COMM_WORLD, 1)
+    calls = []
+
+    def member_blackbox(config, seed):
+        assert cal.comm is ensemble.comm and cal.comm.size == 1
+        calls.append((ensemble.ensemble_comm.rank, config.key))
+        return blackbox(config, seed)
+
+    store = EvaluationStore(f"{where}/ensemble.sqlite", comm=ensemble.global_comm)
+    cal = Calibration(member_blackbox, space, store, study=study, seed=1, ensemble=ensemble)
+    assert cal.members == 2
+    return cal, calls
+
+
+def serially(where, study, run):
+    """``run(calibration)`` on rank 0 alone, in a database of its own; its rows and value."""
+    if MPI.COMM_WORLD.rank != 0:
+        return None, None
+    with EvaluationStore(f"{where}/serial.sqlite", comm=MPI.COMM_SELF) as store:
+        value = run(Calibration(blackbox, make_space(), store, study=study, seed=1,
+                                comm=MPI.COMM_SELF))
+        return rows_of(store, study), value
+
+
+GRID = [{"n": n, "x": x, "a": 1e-2, "s": s} for n in (0, 4, 7, 10) for x in (0.0, 0.8, 1.5)
+        for s in ("b", "c")]
+
+
+def test_evaluate_many_without_ensemble_is_a_loop_of_evaluate(space, store):
+    points = GRID + GRID[:3]
+    many = Calibration(blackbox, space, store, study="many").evaluate_many(points, "grid")
+    cal = Calibration(blackbox, space, store, study="loop")
+    loop = [cal.evaluate(p, "grid") for p in points]
+    assert [(r.config, r.objective, r.status, r.message) for r in many] == [
+        (r.config, r.objective, r.status, r.message) for r in loop]
+    assert [r.id - many[0].id for r in many] == [r.id - loop[0].id for r in loop]
+    assert store.count("many") == store.count("loop") == len(GRID)
+    with pytest.raises(OptionError, match="BB_MAX_BLOCK_SIZE"):
+        NomadBackend(block_size=0)
+    import firedrake as fd
+    with pytest.raises(OptionError, match="not both"):
+        Calibration(blackbox, space, store, comm=MPI.COMM_WORLD,
+                    ensemble=fd.Ensemble(MPI.COMM_WORLD, 1))
+
+
+@pytest.mark.parallel(nprocs=2)
+@pytest.mark.parametrize("how", ["random", "grid"])
+def test_ensemble_members_evaluate_concurrently_as_serial(how, space, tmp_path):
+    """Two members evaluate two points at a time; records, objectives and rows are serial's."""
+    where = MPI.COMM_WORLD.bcast(str(tmp_path), root=0)
+    cal, calls = on_members(space, where)
+    if how == "random":
+        def run(c):
+            return c.run(RandomSearch(), 25).records
+    else:
+        points = GRID + GRID[:3]        # a repeated point is read back, not trained again
+
+        def run(c):
+            return tuple(c.evaluate_many(points, "grid") if c.ensemble is not None
+                         else [c.evaluate(p, "grid") for p in points])
+    records = run(cal)
+    rows = rows_of(cal.store, "e")
+    cal.store.close()
+    serial_rows, serial_records = serially(where, "e", run)
+    assert MPI.COMM_WORLD.allgather(rows) == [rows, rows]
+    assert MPI.COMM_WORLD.allgather(records) == [records, records]
+    if MPI.COMM_WORLD.rank == 0:
+        assert rows == serial_rows
+        assert [r.objective for r in records] == [r.objective for r in serial_records]
+        assert [r.id for r in records] == [r.id for r in serial_records]
+    statuses = {r.status for r in records}
+    assert {Status.OK, Status.FAILED, Status.INFEASIBLE} <= statuses
+    # Each point was trained once, on one member, and both members trained.
+    everyone = sorted(sum(MPI.COMM_WORLD.allgather(calls), []), key=lambda c: c[0])
+    order = [r.config for r in sorted({r.id: r for r in records}.values(), key=lambda r: r.id)
+             if r.status is not Status.INFEASIBLE or r.objective is not None]
+    assert sorted(k for _, k in everyone) == sorted(order)
+    assert {m for m, _ in everyone} == {0, 1}
+    if how == "grid":
+        # One batch, dealt round-robin: the j-th training to member j mod 2.
+        assert [k for m, k in everyone if m == 0] == order[0::2]
+        assert [k for m, k in everyone if m == 1] == order[1::2]
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_nomad_blocks_of_two_on_two_members(space, tmp_path):
+    """NOMAD hands over blocks of 2 (BB_MAX_BLOCK_SIZE), one point per member: its path is
+    the serial run's with the same block size."""
+    where = MPI.COMM_WORLD.bcast(str(tmp_path), root=0)
+    cal, calls = on_members(space, where)
+    # NOMAD's seed 0: a nonzero SEED gives another path in a process's first NOMAD run than
+    # in its later ones (NOMAD's generator), and the serial run below is rank 0's second.
+    result = cal.run(NomadBackend(start=START, seed=0), 40)
+    rows = rows_of(cal.store, "e")
+    cal.store.close()
+    assert result.evaluations == len(rows) == 40
+    assert {m for m, _ in sum(MPI.COMM_WORLD.allgather(calls), [])} == {0, 1}
+    serial_rows, serial = serially(where, "e", lambda c: c.run(
+        NomadBackend(start=START, seed=0, block_size=2), 40))
+    assert MPI.COMM_WORLD.allgather(rows) == [rows, rows]
+    if MPI.COMM_WORLD.rank == 0:
+        assert rows == serial_rows
+        assert result.best_config == serial.best_config
+        assert result.best_objective - F_STAR <= 0.5         # measured 0.33 in 40
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_failure_on_one_member_does_not_stop_the_other(space, tmp_path):
+    """A blackbox raising on member 1 is a failed record there; a kill on member 1 stops both
+    members after committing the records before it."""
+    where = MPI.COMM_WORLD.bcast(str(tmp_path), root=0)
+    cal, calls = on_members(space, where)
+    member = cal.ensemble.ensemble_comm.rank
+    ok, broken = {**OPTIMUM, "x": 0.5}, {**OPTIMUM, "n": 10}     # broken raises
+    records = cal.evaluate_many([ok, broken, OPTIMUM], "b")
+    assert [r.status for r in records] == [Status.OK, Status.FAILED, Status.OK]
+    assert records[1].message == "RuntimeError: diverged" and records[1].objective is None
+    assert [m for m, _ in calls] == [member] * (2 if member == 0 else 1)
+
+    def killed_on_member_1(config, seed):
+        if member == 1:
+            raise Killed("stopped on member 1")
+        return blackbox(config, seed)
+
+    cal.blackbox = killed_on_member_1
+    points = [{**OPTIMUM, "n": n} for n in (3, 4, 5, 6, 7)]      # (3, 4) (5, 6) (7)
+    with pytest.raises(Killed, match="stopped on member 1"):
+        cal.evaluate_many(points, "k")
+    assert [r.config for r in cal.store.records("e", "k")] == [
+        space.configuration(points[0]).key]
+    cal.store.close()
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_ensemble_resumes_a_serial_database(space, tmp_path):
+    """A database filled by a serial run killed after 12 evaluations; the ensemble run
+    trains only the rest, and the rows are those of an uninterrupted serial run."""
+    where = MPI.COMM_WORLD.bcast(str(tmp_path), root=0)
+    if MPI.COMM_WORLD.rank == 0:
+        with EvaluationStore(f"{where}/ensemble.sqlite", comm=MPI.COMM_SELF) as store:
+            Calibration(blackbox, space, store, study="e", seed=1, comm=MPI.COMM_SELF).run(
+                RandomSearch(), 12)
+    MPI.COMM_WORLD.barrier()
+    cal, calls = on_members(space, where)
+    result = cal.run(RandomSearch(), 30)
+    rows = rows_of(cal.store, "e")
+    cal.store.close()
+    assert result.reused == 12 and result.recorded == 18 and result.evaluations == 30
+    trained = {k for _, k in sum(MPI.COMM_WORLD.allgather(calls), [])}
+    assert len(trained) == result.blackbox_runs
+    assert not trained & {r[3] for r in rows[:12]}               # nothing trained twice
+    serial_rows, serial = serially(where, "e", lambda c: c.run(RandomSearch(), 30))
+    if MPI.COMM_WORLD.rank == 0:
+        assert rows == serial_rows and result.best.id == serial.best.id
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_optuna_batches_of_two_trials_are_consistent(space, tmp_path):
+    """Two trials asked, evaluated on the two members and told in order: every trial is
+    told, one record each (TPE batched is not TPE serial, so no comparison with serial)."""
+    where = MPI.COMM_WORLD.bcast(str(tmp_path), root=0)
+    cal, calls = on_members(space, where)
+    result = cal.run(OptunaBackend(n_startup_trials=6), 16)
+    rows = rows_of(cal.store, "e")
+    url = cal.store.url
+    cal.store.close()
+    assert MPI.COMM_WORLD.allgather(rows) == [rows, rows]
+    assert result.evaluations == len(rows) == 16
+    if MPI.COMM_WORLD.rank == 0:
+        S = optuna.trial.TrialState
+        trials = optuna.load_study(study_name="e/optuna", storage=url).trials
+        assert len(trials) == 16 and all(t.state in (S.COMPLETE, S.FAIL) for t in trials)
+        assert sum(t.state is S.FAIL for t in trials) == result.counts["failed"]
+        assert sorted(space.suggest(optuna.trial.FixedTrial(t.params)).key
+                      for t in trials) == sorted(r[3] for r in rows)
+    assert {m for m, _ in sum(MPI.COMM_WORLD.allgather(calls), [])} == {0, 1}
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_optuna_with_a_pruner_runs_on_member_0(space, tmp_path):
+    """The pruner talks to the storage on global rank 0: trials one at a time, on member 0."""
+    import firedrake as fd
+
+    where = MPI.COMM_WORLD.bcast(str(tmp_path), root=0)
+    ensemble = fd.Ensemble(MPI.COMM_WORLD, 1)
+    members = []
+
+    def staged(config, seed, report):
+        members.append(ensemble.ensemble_comm.rank)
+        for step in range(1, 6):
+            report(step, f(config) + 1.0 / step)
+        return f(config)
+
+    with EvaluationStore(f"{where}/pruned.sqlite", comm=ensemble.global_comm) as store:
+        result = Calibration(staged, space, store, study="p", ensemble=ensemble).run(
+            OptunaBackend(pruner=optuna.pruners.SuccessiveHalvingPruner(),
+                          n_startup_trials=4), 16)
+        pruned = sum(r.status is Status.PRUNED for r in store.records("p"))
+        url = store.url
+    assert result.evaluations == 16 and result.counts["pruned"] == pruned > 0
+    assert set(sum(MPI.COMM_WORLD.allgather(members), [])) == {0}
+    if MPI.COMM_WORLD.rank == 0:
+        trials = optuna.load_study(study_name="p/optuna", storage=url).trials
+        assert sum(t.state is optuna.trial.TrialState.PRUNED for t in trials) == pruned

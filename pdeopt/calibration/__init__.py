@@ -21,6 +21,15 @@ Start here::
         result = Calibration(blackbox, space, store, study="digits", seed=0).run(
             NomadBackend(start=space.default()), max_evaluations=100)
     report("calibration.sqlite")             # a table and calibration.png
+
+Under ``mpiexec -n 2``, two evaluations at a time, one per member of a Firedrake ensemble
+(the same records and database rows as a serial run for random search and a grid)::
+
+    ensemble = fd.Ensemble(COMM_WORLD, 1)    # two members of one rank
+    with EvaluationStore("calibration.sqlite", comm=ensemble.global_comm) as store:
+        calibration = Calibration(blackbox, space, store, study="digits", ensemble=ensemble)
+        calibration.evaluate_many(grid, "grid")
+        calibration.run(RandomSearch(), max_evaluations=100)
 """
 
 from pdeopt.calibration.backends import (Backend, BobyqaBackend, NomadBackend,  # noqa: F401

@@ -23,6 +23,9 @@ class BobyqaBackend(Backend):
     where :math:`f` is replaced by the worst objective seen so far at a point that was not
     trained (a priori infeasible) or failed, and a failed point adds :math:`\mu` more.
 
+    BOBYQA asks for one point at a time: under an ensemble each point runs on member 0 while
+    the other members wait, and its record is broadcast to every rank.
+
     Parameters
     ----------
     start

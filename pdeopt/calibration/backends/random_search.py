@@ -16,6 +16,9 @@ class RandomSearch(Backend):
     seed
         The generator's seed (default: the calibration's seed). The sequence of points depends
         on it alone, so a resumed run replays it and finds the finished points in the database.
+
+    Under an ensemble the next :attr:`~pdeopt.calibration.Calibration.members` points are
+    evaluated concurrently: the same points in the same order as a serial run.
     """
 
     name = "random"
@@ -25,6 +28,10 @@ class RandomSearch(Backend):
 
     def minimize(self, calibration, max_evaluations: int) -> int:
         rng = np.random.default_rng(calibration.seed if self.seed is None else self.seed)
-        for _ in range(max_evaluations):
-            calibration.evaluate(calibration.space.sample(rng), self.name)
+        k = calibration.members
+        for start in range(0, max_evaluations, k):
+            # The next points of the one sequence, one per ensemble member.
+            batch = [calibration.space.sample(rng)
+                     for _ in range(min(k, max_evaluations - start))]
+            calibration.evaluate_many(batch, self.name)
         return max_evaluations

@@ -27,6 +27,13 @@ class OptunaBackend(Backend):
     suggestion depends only on the stored history: a resumed study continues as the
     uninterrupted one would.
 
+    Under an ensemble it asks :attr:`~pdeopt.calibration.Calibration.members` trials at a
+    time, evaluates them concurrently and tells them in order (workers sharing the storage).
+    TPE asked for a batch before it hears of its first trial suggests other points than one
+    trial at a time, unless they are random startup trials, so a batched study is not the
+    serial one; it is consistent (every trial told, one record each). With a ``pruner`` the
+    trials run one at a time on member 0.
+
     Parameters
     ----------
     start
@@ -56,21 +63,25 @@ class OptunaBackend(Backend):
         self.storage = storage
 
     def minimize(self, calibration, max_evaluations: int) -> int:
-        comm = calibration.comm
+        comm = calibration.global_comm
         space = calibration.space
         seed = calibration.seed if self.seed is None else self.seed
-        # Optuna's storage lives on rank 0; the other ranks receive each trial's configuration.
+        # A pruner talks to the storage during the training, on global rank 0: one trial at a
+        # time, on member 0 (whose rank 0 is global rank 0).
+        k = 1 if self.pruner is not None else calibration.members
+        # Optuna's storage lives on global rank 0; the other ranks receive each trial's
+        # configuration.
         state = {} if comm.rank == 0 else None
         on_rank0(lambda: self._open(calibration, state), comm, errors=(Exception,))
         while True:
-            key = on_rank0(lambda: self._ask(calibration, state, seed, max_evaluations), comm,
-                           errors=(Exception,))
-            if key is None:
+            keys = on_rank0(lambda: self._ask(calibration, state, seed, max_evaluations, k),
+                            comm, errors=(Exception,))
+            if not keys:
                 break
-            config = space.from_key(key)
-            record = calibration.evaluate(config, self.name,
-                                          should_prune=self._pruner_hook(state, comm))
-            on_rank0(lambda: self._tell(state, record), comm, errors=(Exception,))
+            records = calibration.evaluate_many(
+                [space.from_key(key) for key in keys], self.name,
+                should_prune=self._pruner_hook(state, calibration.comm))
+            on_rank0(lambda: self._tell(state, records), comm, errors=(Exception,))
         return on_rank0(lambda: len(self._finished(state)), comm, errors=(Exception,))
 
     def _open(self, calibration, state):
@@ -97,19 +108,18 @@ class OptunaBackend(Backend):
         return state["study"].get_trials(deepcopy=False,
                                          states=(S.COMPLETE, S.FAIL, S.PRUNED))
 
-    def _ask(self, calibration, state, seed, max_evaluations):
+    def _ask(self, calibration, state, seed, max_evaluations, k):
         import optuna
 
         study = state["study"]
-        if len(self._finished(state)) >= max_evaluations:
-            return None
-        number = len(study.trials)
-        study.sampler = optuna.samplers.TPESampler(
-            n_startup_trials=self.n_startup_trials, multivariate=True,
-            seed=int(np.random.SeedSequence([seed, number]).generate_state(1)[0]))
-        trial = study.ask()
-        state["handle"] = trial
-        return calibration.space.suggest(trial).key
+        state["handles"] = []
+        for _ in range(min(k, max_evaluations - len(self._finished(state)))):
+            number = len(study.trials)
+            study.sampler = optuna.samplers.TPESampler(
+                n_startup_trials=self.n_startup_trials, multivariate=True,
+                seed=int(np.random.SeedSequence([seed, number]).generate_state(1)[0]))
+            state["handles"].append(study.ask())
+        return [calibration.space.suggest(t).key for t in state["handles"]]
 
     def _pruner_hook(self, state, comm):
         if self.pruner is None:
@@ -117,23 +127,24 @@ class OptunaBackend(Backend):
 
         def should_prune(step, value):
             def decide():
-                trial = state["handle"]
+                trial = state["handles"][0]
                 trial.report(value, int(step))
                 return trial.should_prune()
             return on_rank0(decide, comm, errors=(Exception,))
         return should_prune
 
-    def _tell(self, state, record):
+    def _tell(self, state, records):
         import optuna
 
         S = optuna.trial.TrialState
-        study, trial = state["study"], state["handle"]
-        for name, value in record.constraints.items():
-            trial.set_constraint(name, value)
-        if record.status is Status.FAILED:
-            study.tell(trial, state=S.FAIL)
-        elif record.status is Status.PRUNED:
-            study.tell(trial, state=S.PRUNED)
-        else:
-            f = record.objective
-            study.tell(trial, math.inf if f is None else f)
+        study = state["study"]
+        for trial, record in zip(state["handles"], records):
+            for name, value in record.constraints.items():
+                trial.set_constraint(name, value)
+            if record.status is Status.FAILED:
+                study.tell(trial, state=S.FAIL)
+            elif record.status is Status.PRUNED:
+                study.tell(trial, state=S.PRUNED)
+            else:
+                f = record.objective
+                study.tell(trial, math.inf if f is None else f)
