@@ -68,7 +68,7 @@ reproduce-analysis: env
 # B8: the digits network's (depth, T, alpha) grid, then NOMAD, Optuna, BOBYQA and random
 # search on it (resumable: every evaluation is a row of results/calibration/calibration.sqlite).
 reproduce-calibration: env
-	$(RUN) python benchmarks/calibration.py
+	$(RUN) $(MPIEXEC) python benchmarks/calibration.py
 
 reproduce-parallel: env
 	$(RUN) mpiexec -n 2 --bind-to none python benchmarks/parallel.py --size M

@@ -16,6 +16,11 @@ a row of ``results/calibration/calibration.sqlite`` (Optuna's own tables beside 
 killed run resumes where it stopped (the same point is never trained twice, whichever backend
 asks for it). Writes ``results/calibration/summary.json`` (B8: evaluations until the best
 validation loss is within 1 % of the grid's best) and ``convergence.png``.
+
+Under ``mpiexec -n 2`` two evaluations run at once, one per member of a Firedrake
+``Ensemble`` (``--members``), and the database is the one a serial run writes: the grid and
+random search in batches, NOMAD in blocks of two evaluations, Optuna asking two trials at a
+time (its path then differs from the serial one's), BOBYQA in turn on the first member.
 """
 
 import argparse
@@ -23,6 +28,7 @@ import itertools
 import math
 import time
 
+import firedrake as fd
 import numpy as np
 from mpi4py import MPI
 
@@ -143,7 +149,7 @@ def retrain(blackbox, config, iterations):
             "iterations": result.iterations}
 
 
-def large_study(args, comm, out, store, blackbox):
+def large_study(args, comm, out, store, blackbox, ensemble):
     """NOMAD on the large space from the demo's configuration, then the best configuration
     and the demo's retrained at the demo's budget: ``results/calibration/large.json``."""
     t0 = time.perf_counter()
@@ -151,7 +157,7 @@ def large_study(args, comm, out, store, blackbox):
     space = large_space(blackbox)
     start = dict(LARGE_START, depth=min(LARGE_START["depth"], 8))
     calibration = Calibration(blackbox, space, store, study=f"digits-large-{args.size}",
-                              seed=args.seed)
+                              seed=args.seed, ensemble=ensemble)
     result = calibration.run(NomadBackend(start=start, seed=args.seed),
                              args.max_evaluations or s["max_evaluations"])
     iterations = 250 if args.size == "full" else 4
@@ -224,12 +230,20 @@ def main(argv=None):
     parser.add_argument("--study", default="small", choices=("small", "large"),
                         help="small: B8 on (depth, T, alpha); large: NOMAD on seven variables "
                              "and the best configuration retrained against the demo's")
+    parser.add_argument("--members", type=int, default=None,
+                        help="concurrent evaluations: the members of a Firedrake Ensemble "
+                             "(default: one per rank of mpiexec)")
     args = parse_args(parser, argv)
     names = [b for b in args.backends.split(",") if b]
     unknown = sorted(set(names) - set(BACKENDS))
     if unknown:
         raise pdeopt.OptionError(f"--backends: unknown {unknown}; known: {list(BACKENDS)}.")
     comm = MPI.COMM_WORLD
+    members = args.members or comm.size
+    if members < 1 or comm.size % members:
+        raise pdeopt.OptionError(f"--members={members} must divide the {comm.size} ranks.")
+    ensemble = fd.Ensemble(comm, comm.size // members)
+    comm = ensemble.global_comm
     t0 = time.perf_counter()
     s = SIZES[args.size]
     cap = args.max_evaluations or s["max_evaluations"]
@@ -237,21 +251,21 @@ def main(argv=None):
     if comm.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     comm.Barrier()
-    blackbox = DigitsBlackbox(s["budget"], s["limit"], comm)
+    blackbox = DigitsBlackbox(s["budget"], s["limit"], ensemble.comm)
     if args.study == "large":
         with EvaluationStore(out / "calibration.sqlite", comm=comm) as store:
-            large_study(args, comm, out, store, blackbox)
+            large_study(args, comm, out, store, blackbox, ensemble)
         return
     space = small_space(blackbox, args.size)
     study = f"digits-small-{args.size}"
     with EvaluationStore(out / "calibration.sqlite", comm=comm) as store:
-        calibration = Calibration(blackbox, space, store, study=study, seed=args.seed)
+        calibration = Calibration(blackbox, space, store, study=study, seed=args.seed,
+                                  ensemble=ensemble)
         grid = [dict(zip(("depth", "T", "alpha"), p))
                 for p in itertools.product(s["depth"], s["T"], s["alpha"])]
-        for i, point in enumerate(grid):
-            record = calibration.evaluate(point, "grid")
-            pdeopt.print0(f"grid {i + 1}/{len(grid)} {point}: {record.status.value} "
-                          f"{record.objective}", comm=comm)
+        for point, record in zip(grid, calibration.evaluate_many(grid, "grid")):
+            pdeopt.print0(f"grid {point}: {record.status.value} {record.objective}",
+                          comm=comm)
         grid_records = store.records(study, "grid")
         ok = [r.objective for r in grid_records if r.status is Status.OK]
         grid_best = min(ok)
