@@ -155,7 +155,7 @@ def large_study(args, comm, out, store, blackbox, ensemble):
     t0 = time.perf_counter()
     s = SIZES[args.size]
     space = large_space(blackbox)
-    start = dict(LARGE_START, depth=min(LARGE_START["depth"], 8))
+    start = LARGE_START
     calibration = Calibration(blackbox, space, store, study=f"digits-large-{args.size}",
                               seed=args.seed, ensemble=ensemble)
     result = calibration.run(NomadBackend(start=start, seed=args.seed),
@@ -182,8 +182,7 @@ def small_space(blackbox, size):
 
 
 def backend(name, space, seed):
-    start = {k: v for k, v in START.items()}
-    start = dict(start, depth=min(start["depth"], space.variables[0].high))
+    start = dict(START, depth=min(START["depth"], space.variables[0].high))  # ci: depth <= 2
     if name == "nomad":
         return NomadBackend(start=start, seed=seed)
     if name == "optuna":

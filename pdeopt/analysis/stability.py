@@ -460,7 +460,9 @@ def _verlet_layer(lin, k, shape, h, max_it, rtol):
 def _imex_layer(lin, k, shape, h, max_it, rtol):
     r"""An IMEX layer: :math:`\rho(J_k(h))` by Arnoldi on the layer's tangent-linear map, and
     the bound by bisection on :math:`\rho(S_s(I + sB_k)) \le 1 + 10^{-9}`."""
-    top = lambda mu: (int(np.argmax(np.abs(mu))),)  # noqa: E731
+    def top(mu):
+        return (int(np.argmax(np.abs(mu))),)
+
     ritz, its, conv = _arnoldi(lin, lambda v: lin.action(k, (v,))[0], shape, top, max_it, rtol)
     growth = abs(ritz[0])
 
