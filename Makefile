@@ -54,6 +54,7 @@ demos: env
 	$(RUN) python demos/calibration/calibration.py
 
 bench: env
+	$(RUN) python benchmarks/roofline.py --json
 	$(RUN) python benchmarks/derivative_cost.py --size S --json
 	$(RUN) python benchmarks/derivative_cost.py --size M --json
 

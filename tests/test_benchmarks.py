@@ -48,6 +48,24 @@ def test_derivative_cost_benchmark_writes_b1_b2_b4(tmp_path):
     assert result["gradient_over_forward"] > 1
 
 
+def test_roofline_benchmark_bounds_every_kernel_from_below(tmp_path):
+    _script("roofline.py", tmp_path, "--sizes", "ci", "--repeat", "1", "--json")
+    result = json.loads((tmp_path / "bench" / "roofline.json").read_text())
+    machine = result["machine"]
+    assert machine["triad_bandwidth_1"] > 1e8 and machine["dgemm_rate_1"] > 1e8
+    ci = result["sizes"]["ci"]
+    state = 8.0 * ci["n"] ** 2 * ci["batch"] * ci["channels"]
+    operators = {ci[name]["bytes"] - blocks * state
+                 for name, blocks in (("forward", 3), ("adjoint", 4), ("tlm_soa", 12))}
+    assert len(operators) == 1 and operators.pop() > 0  # the same CSR arrays for each kernel
+    for name in ("forward", "adjoint", "tlm_soa"):
+        k = ci[name]
+        # a lower bound: no kernel runs faster than the machine moves its bytes
+        assert k["bound_seconds"] <= k["seconds"] and k["ratio"] >= 1.0
+    kernels = ("forward", "adjoint", "tlm_soa")
+    assert result["worst_ratio"] == max(ci[k]["ratio"] for k in kernels)
+
+
 def test_optimizers_benchmark_writes_b5(tmp_path):
     _script("optimizers.py", tmp_path, "--size", "ci", "--seeds", "0", "--json")
     out = tmp_path / "optimizers"

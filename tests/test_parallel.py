@@ -73,3 +73,9 @@ def test_trust_region_on_two_ranks_follows_serial(tmp_path_factory):
     reference = solver(Jhat1, 7, options_prefix="u_tr_").solve(theta)
     assert resumed.iterations == 7
     assert relative_error(resumed.theta, reference.theta) <= 1e-8
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_fused_kernel_reads_the_ghost_rows():
+    from test_operators import check_fused_kernel_equals_spread_then_mix
+    check_fused_kernel_equals_spread_then_mix(MPI.COMM_WORLD)

@@ -30,7 +30,6 @@ from pdeopt.errors import InputError
 from pdeopt.model.activation import Activation, check_activation
 from pdeopt.model.control import LayerControl
 from pdeopt.model.operators import OperatorSet
-from pdeopt.model.stencil import contract, mix
 
 __all__ = ["Forcing", "ResNetForcing", "SymmetricForcing"]
 
@@ -91,26 +90,26 @@ class Forcing(abc.ABC):
 
     def preactivation(self, u: np.ndarray, th: LayerControl) -> np.ndarray:
         """:math:`z = L(u;\\Theta) + b`."""
-        z = mix(self.ops.forward.spread(u), th.weight)
+        z = self.ops.forward.apply(u, th.weight)
         z += th.bias
         return z
 
     def preactivation_tlm(self, u: np.ndarray, th: LayerControl, u_dot: np.ndarray,
                           th_dot: LayerControl) -> np.ndarray:
         r""":math:`\dot z = L(\dot u;\Theta) + L(u;\dot\Theta) + \dot b`."""
-        z_dot = mix(self.ops.forward.spread(u_dot), th.weight)
-        mix(self.ops.forward.spread(u), th_dot.weight, out=z_dot)
+        z_dot = self.ops.forward.apply(u_dot, th.weight)
+        self.ops.forward.apply(u, th_dot.weight, out=z_dot)
         z_dot += th_dot.bias
         return z_dot
 
-    def preactivation_adjoint(self, u: np.ndarray,
+    def preactivation_adjoint(self, u: np.ndarray, th: LayerControl,
                               z_bar: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r"""Transpose of :math:`(u, \Theta, b) \mapsto z`:
         :math:`\bar u = \sum_s D_s^T \bar z \Theta_s`, :math:`\bar\Theta_s = (D_s^T \bar z)^T u`,
-        :math:`\bar b = \sum \bar z`. Returns the spread :math:`D_s^T \bar z` for reuse and the
-        control part."""
-        Yz = self.ops.transpose.spread(z_bar)
-        return Yz, contract(Yz, u), _bias_sum(z_bar)
+        :math:`\bar b = \sum \bar z`, in one pass over :math:`\bar z`. Returns
+        :math:`(\bar u, \bar\Theta, \bar b)`."""
+        u_bar, W_bar = self.ops.transpose.apply_contract(z_bar, _T(th.weight), u)
+        return u_bar, W_bar, _bias_sum(z_bar)
 
     def preactivation_soa(self, u: np.ndarray, th: LayerControl, u_dot: np.ndarray,
                           th_dot: LayerControl, z_bar: np.ndarray,
@@ -124,11 +123,10 @@ class Forcing(abc.ABC):
 
         Returns :math:`(\hat u, \hat\Theta, \hat b)`.
         """
-        Yzeta, W_hat, b_hat = self.preactivation_adjoint(u, zeta)
-        Yz = self.ops.transpose.spread(z_bar)
-        u_hat = mix(Yzeta, _T(th.weight))
-        mix(Yz, _T(th_dot.weight), out=u_hat)
-        W_hat += contract(Yz, u_dot)
+        u_hat, W_hat, b_hat = self.preactivation_adjoint(u, th, zeta)
+        _, W_hat2 = self.ops.transpose.apply_contract(z_bar, _T(th_dot.weight), u_dot,
+                                                      out=u_hat)
+        W_hat += W_hat2
         return u_hat, W_hat, b_hat
 
 
@@ -145,8 +143,8 @@ class ResNetForcing(Forcing):
 
     def adjoint(self, u, z, th, F_bar):
         z_bar = self.sigma.derivative(z) * F_bar
-        Yz, W_bar, b_bar = self.preactivation_adjoint(u, z_bar)
-        return mix(Yz, _T(th.weight)), LayerControl(W_bar, b_bar)
+        u_bar, W_bar, b_bar = self.preactivation_adjoint(u, th, z_bar)
+        return u_bar, LayerControl(W_bar, b_bar)
 
     def soa(self, u, z, th, u_dot, z_dot, th_dot, F_bar, F_hat):
         _, d1, d2 = self.sigma.jet(z)
@@ -173,8 +171,7 @@ class SymmetricForcing(Forcing):
 
     def _P(self, a, W, out=None):
         """:math:`M^{-1}\\sum_s D_s^T (M a) W_s` (without the sign)."""
-        out = mix(self.ops.transpose.spread(self.m * a), _T(W), out=out)
-        return out
+        return self.ops.transpose.apply(self.m * a, _T(W), out=out)
 
     def __call__(self, u, th):
         z = self.preactivation(u, th)
@@ -191,26 +188,25 @@ class SymmetricForcing(Forcing):
         return F_dot, z_dot
 
     def adjoint(self, u, z, th, F_bar):
-        Yw = self.ops.forward.spread(F_bar / self.m)
-        a_bar = mix(Yw, th.weight)
-        a_bar *= -self.m
         a, d1, _ = self.sigma.jet(z)
-        W_bar1 = -_T(contract(Yw, self.m * a))
+        a_bar, G = self.ops.forward.apply_contract(F_bar / self.m, th.weight, self.m * a)
+        a_bar *= -self.m
         z_bar = d1 * a_bar
-        Yz, W_bar2, b_bar = self.preactivation_adjoint(u, z_bar)
-        return mix(Yz, _T(th.weight)), LayerControl(W_bar1 + W_bar2, b_bar)
+        u_bar, W_bar, b_bar = self.preactivation_adjoint(u, th, z_bar)
+        W_bar -= _T(G)
+        return u_bar, LayerControl(W_bar, b_bar)
 
     def soa(self, u, z, th, u_dot, z_dot, th_dot, F_bar, F_hat):
         a, d1, d2 = self.sigma.jet(z)
-        Yw = self.ops.forward.spread(F_bar / self.m)
-        Yh = self.ops.forward.spread(F_hat / self.m)
-        a_bar = mix(Yw, th.weight)
+        D = self.ops.forward
+        w, w_hat = F_bar / self.m, F_hat / self.m
+        a_bar, G1 = D.apply_contract(w, th.weight, self.m * (d1 * z_dot))
         a_bar *= -self.m
-        a_hat = mix(Yh, th.weight)
-        mix(Yw, th_dot.weight, out=a_hat)
+        a_hat, G2 = D.apply_contract(w_hat, th.weight, self.m * a)
+        D.apply(w, th_dot.weight, out=a_hat)
         a_hat *= -self.m
-        W_hat1 = -_T(contract(Yw, self.m * (d1 * z_dot)) + contract(Yh, self.m * a))
         z_bar = d1 * a_bar
         zeta = d2 * z_dot * a_bar + d1 * a_hat
-        u_hat, W_hat2, b_hat = self.preactivation_soa(u, th, u_dot, th_dot, z_bar, zeta)
-        return u_hat, LayerControl(W_hat1 + W_hat2, b_hat)
+        u_hat, W_hat, b_hat = self.preactivation_soa(u, th, u_dot, th_dot, z_bar, zeta)
+        W_hat -= _T(G1 + G2)
+        return u_hat, LayerControl(W_hat, b_hat)

@@ -17,7 +17,13 @@ from scipy.linalg import blas
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from pdeopt.model.stencil_kernel import stencil_kernel
+
 __all__ = ["StencilStack", "GhostExchange", "mix", "contract"]
+
+
+def _pointer(a):
+    return None if a is None else a.ctypes.data
 
 
 class GhostExchange:
@@ -91,6 +97,11 @@ class StencilStack:
         self.owned = full[:, :n].tocsr()
         self.off = full[:, n:].tocsr()
         self.exchange = GhostExchange(ghosts, n, comm)
+        self.comm = comm
+        # the fused kernel's CSR arrays: int32 indices, contiguous
+        self._csr = [tuple(np.ascontiguousarray(a, dtype=dt) for a, dt in
+                           ((m.indptr, np.int32), (m.indices, np.int32), (m.data, np.float64)))
+                     for m in (self.owned, self.off)]
 
     def spread(self, X: np.ndarray) -> np.ndarray:
         r"""Return :math:`Y_s = D_s X` as an array ``(S, n, ...)`` for a block ``X``
@@ -101,6 +112,55 @@ class StencilStack:
         if self.off.nnz:
             Y += self.off @ self.exchange(X2)
         return Y.reshape((self.S,) + shape)
+
+    def _fused(self, X, Phi, out, W):
+        """``out += sum_s D_s X Phi_s^T`` (if ``Phi``) and ``G_s = (D_s X)^T W`` (if ``W``) in
+        one pass of the compiled kernel (:mod:`pdeopt.model.stencil_kernel`)."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if X.ndim != 3 or X.shape[0] != self.n:
+            raise ValueError(f"expected a block (n={self.n}, batch, channels), got {X.shape}.")
+        n, B, c_in = X.shape
+        c_out = c_in if Phi is None else Phi.shape[1]
+        c_w = c_in if W is None else W.shape[-1]
+        kernel = stencil_kernel(c_in, c_out, c_w, self.comm)
+        X2 = X.reshape(n, -1)
+        ghost = self.exchange(X2) if self.off.nnz else None
+        PhiT = None if Phi is None else np.ascontiguousarray(np.swapaxes(Phi, 1, 2))
+        if Phi is not None and out is None:
+            out = np.zeros((n, B, c_out))
+        if out is not None and not out.flags.c_contiguous:
+            raise ValueError("the fused kernel accumulates in place: `out` must be "
+                             "C-contiguous.")
+        G = None
+        if W is not None:
+            W = np.ascontiguousarray(W, dtype=np.float64)
+            G = np.zeros((self.S, c_in, c_w))
+        (op, oj, ov), (gp, gj, gv) = self._csr
+        ptr = _pointer
+        kernel(n, self.S, B, ptr(op), ptr(oj), ptr(ov), ptr(X),
+               *((ptr(gp), ptr(gj), ptr(gv), ptr(ghost)) if ghost is not None
+                 else (None,) * 4),
+               ptr(PhiT), ptr(out), ptr(W), ptr(G))
+        return out, G
+
+    def apply(self, X: np.ndarray, Phi: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        r"""Return ``out`` :math:`= \sum_s D_s X \Phi_s^T` (added to ``out`` if given): the
+        mix of the spread, ``mix(self.spread(X), Phi)``, without storing the spread.
+
+        ``X`` is ``(n, batch, c_in)``, ``Phi`` is ``(S, c_out, c_in)``.
+        """
+        return self._fused(X, Phi, out, None)[0]
+
+    def contract(self, X: np.ndarray, W: np.ndarray) -> np.ndarray:
+        r"""Return :math:`G_s = (D_s X)^T W` ``(S, c_in, c_w)``, ``contract(self.spread(X), W)``
+        without storing the spread (sums over the owned points and the batch)."""
+        return self._fused(X, None, None, W)[1]
+
+    def apply_contract(self, X: np.ndarray, Phi: np.ndarray, W: np.ndarray,
+                       out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        r""":meth:`apply` and :meth:`contract` of the same ``X`` in one pass: returns
+        ``(out, G)``."""
+        return self._fused(X, Phi, out, W)
 
 
 def mix(Y: np.ndarray, Phi: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
