@@ -36,6 +36,8 @@ Start here (the README's example; ``tests/test_readme.py`` runs both)::
 
 import firedrake  # noqa: F401  (initialises PETSc before petsc4py is imported)
 
+from pdeopt.allocator import keep_freed_memory
+
 # Errors: every failure names its cause and a remedy.
 from pdeopt.errors import (CheckpointError, ConvergenceError, InputError, OptionError,
                            PdeoptError)
@@ -69,7 +71,11 @@ from pdeopt.solvers import (CappedCGSubproblem, ExactHessian, GaussNewtonHessian
 # Parallel output: rank 0 prints and writes.
 from pdeopt.parallel import print0, results_dir, write_json
 
+keep_freed_memory()  # large temporaries reused, not page-faulted in again (pdeopt.allocator)
+
 __all__ = [
+    # the allocator
+    "keep_freed_memory",
     # errors
     "PdeoptError", "InputError", "OptionError", "ConvergenceError", "CheckpointError",
     # data

@@ -123,6 +123,10 @@ def check_fused_kernel_equals_spread_then_mix(comm):
         out = np.ones_like(z)
         stack.apply(X, Phi, out=out)
         assert np.allclose(out, 1.0 + z, rtol=1e-13, atol=1e-13)
+        b = np.arange(z.shape[-1], dtype=float)
+        assert np.allclose(stack.apply(X, Phi, bias=b), z + b, rtol=1e-13, atol=1e-13)
+        stack.apply(X, Phi, out=out, bias=b)
+        assert np.allclose(out, 1.0 + 2 * z + b, rtol=1e-13, atol=1e-13)
         assert np.allclose(stack.contract(X, W), G, rtol=1e-13, atol=1e-13)
 
 

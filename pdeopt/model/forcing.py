@@ -90,17 +90,13 @@ class Forcing(abc.ABC):
 
     def preactivation(self, u: np.ndarray, th: LayerControl) -> np.ndarray:
         """:math:`z = L(u;\\Theta) + b`."""
-        z = self.ops.forward.apply(u, th.weight)
-        z += th.bias
-        return z
+        return self.ops.forward.apply(u, th.weight, bias=th.bias)
 
     def preactivation_tlm(self, u: np.ndarray, th: LayerControl, u_dot: np.ndarray,
                           th_dot: LayerControl) -> np.ndarray:
         r""":math:`\dot z = L(\dot u;\Theta) + L(u;\dot\Theta) + \dot b`."""
-        z_dot = self.ops.forward.apply(u_dot, th.weight)
-        self.ops.forward.apply(u, th_dot.weight, out=z_dot)
-        z_dot += th_dot.bias
-        return z_dot
+        z_dot = self.ops.forward.apply(u_dot, th.weight, bias=th_dot.bias)
+        return self.ops.forward.apply(u, th_dot.weight, out=z_dot)
 
     def preactivation_adjoint(self, u: np.ndarray, th: LayerControl,
                               z_bar: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,41 +152,36 @@ class ResNetForcing(Forcing):
 
 class SymmetricForcing(Forcing):
     r""":math:`F(u;\theta) = -K^*\sigma(L(u;\Theta) + b)`,
-    :math:`K^* a = M^{-1}\sum_s D_s^T (M a)\Theta_s`.
+    :math:`K^* a = \sum_s A_s a\,\Theta_s` with :math:`A_s = M^{-1} D_s^T M`, the adjoint of
+    :math:`D_s` in the lumped-mass inner product.
 
     Writing :math:`P(a;\Theta) = K^* a`, its Euclidean transposes are
-    :math:`P_a^T w = M \sum_s D_s (M^{-1} w) \Theta_s^T` and
-    :math:`P_\Theta^T(a, w)_s = \big(D_s (M^{-1} w)\big)^T (M a)` transposed, so only
-    :math:`D_s` and :math:`D_s^T` are ever applied.
+    :math:`P_a^T w = \sum_s A_s^T w\,\Theta_s^T` and
+    :math:`P_\Theta^T(a, w)_s = (A_s^T w)^T a` transposed, with
+    :math:`A_s^T = M D_s M^{-1}`: the stacks :attr:`OperatorSet.mass_adjoint` and
+    :attr:`OperatorSet.mass_adjoint_transpose`, whose entries carry the mass scalings.
     """
 
     def __init__(self, operators: OperatorSet, activation: Activation, *,
                  owner: str | None = None):
         super().__init__(operators, activation, owner=owner)
-        self.m = operators.mass[:, None, None]
-
-    def _P(self, a, W, out=None):
-        """:math:`M^{-1}\\sum_s D_s^T (M a) W_s` (without the sign)."""
-        return self.ops.transpose.apply(self.m * a, _T(W), out=out)
+        self.A = operators.mass_adjoint
+        self.AT = operators.mass_adjoint_transpose
 
     def __call__(self, u, th):
         z = self.preactivation(u, th)
-        F = self._P(self.sigma(z), th.weight)
-        F *= -1.0 / self.m
-        return F, z
+        return self.A.apply(self.sigma(z), -_T(th.weight)), z
 
     def tlm(self, u, z, th, u_dot, th_dot):
         z_dot = self.preactivation_tlm(u, th, u_dot, th_dot)
         a, d1, _ = self.sigma.jet(z)
-        F_dot = self._P(d1 * z_dot, th.weight)
-        self._P(a, th_dot.weight, out=F_dot)
-        F_dot *= -1.0 / self.m
+        F_dot = self.A.apply(d1 * z_dot, -_T(th.weight))
+        self.A.apply(a, -_T(th_dot.weight), out=F_dot)
         return F_dot, z_dot
 
     def adjoint(self, u, z, th, F_bar):
         a, d1, _ = self.sigma.jet(z)
-        a_bar, G = self.ops.forward.apply_contract(F_bar / self.m, th.weight, self.m * a)
-        a_bar *= -self.m
+        a_bar, G = self.AT.apply_contract(F_bar, -th.weight, a)
         z_bar = d1 * a_bar
         u_bar, W_bar, b_bar = self.preactivation_adjoint(u, th, z_bar)
         W_bar -= _T(G)
@@ -198,13 +189,9 @@ class SymmetricForcing(Forcing):
 
     def soa(self, u, z, th, u_dot, z_dot, th_dot, F_bar, F_hat):
         a, d1, d2 = self.sigma.jet(z)
-        D = self.ops.forward
-        w, w_hat = F_bar / self.m, F_hat / self.m
-        a_bar, G1 = D.apply_contract(w, th.weight, self.m * (d1 * z_dot))
-        a_bar *= -self.m
-        a_hat, G2 = D.apply_contract(w_hat, th.weight, self.m * a)
-        D.apply(w, th_dot.weight, out=a_hat)
-        a_hat *= -self.m
+        a_bar, G1 = self.AT.apply_contract(F_bar, -th.weight, d1 * z_dot)
+        a_hat, G2 = self.AT.apply_contract(F_hat, -th.weight, a)
+        self.AT.apply(F_bar, -th_dot.weight, out=a_hat)
         z_bar = d1 * a_bar
         zeta = d2 * z_dot * a_bar + d1 * a_hat
         u_hat, W_hat, b_hat = self.preactivation_soa(u, th, u_dot, th_dot, z_bar, zeta)

@@ -85,6 +85,9 @@ class OperatorSet:
         The owned diagonal of the lumped mass matrix :math:`M`.
     forward, transpose : StencilStack
         :math:`[D_s]` and :math:`[D_s^T]` on this rank's rows.
+    mass_adjoint, mass_adjoint_transpose : StencilStack
+        :math:`[M^{-1} D_s^T M]`, the adjoints of the :math:`D_s` in the lumped-mass inner
+        product, and their Euclidean transposes :math:`[M D_s M^{-1}]`.
     space : firedrake.FunctionSpace
         The scalar space the operators act on.
     comm : mpi4py.MPI.Comm
@@ -104,7 +107,16 @@ class OperatorSet:
         self.mass = mass
         self.comm = comm
         self.forward = StencilStack(mats, comm)
-        self.transpose = StencilStack([m.transpose(PETSc.Mat()) for m in mats], comm)
+        transposes = [m.transpose(PETSc.Mat()) for m in mats]
+        self.transpose = StencilStack(transposes, comm)
+        # K_s^* = M^{-1} D_s^T M and its transpose M D_s M^{-1}: the mass scalings folded in
+        m = PETSc.Vec().createWithArray(mass, comm=comm)
+        m_inv = PETSc.Vec().createWithArray(1.0 / mass, comm=comm)
+        for A in transposes:
+            A.diagonalScale(L=m_inv, R=m)
+        self.mass_adjoint = StencilStack(transposes, comm)
+        self.mass_adjoint_transpose = StencilStack([A.transpose(PETSc.Mat())
+                                                    for A in transposes], comm)
 
     @property
     def S(self) -> int:

@@ -113,9 +113,10 @@ class StencilStack:
             Y += self.off @ self.exchange(X2)
         return Y.reshape((self.S,) + shape)
 
-    def _fused(self, X, Phi, out, W):
-        """``out += sum_s D_s X Phi_s^T`` (if ``Phi``) and ``G_s = (D_s X)^T W`` (if ``W``) in
-        one pass of the compiled kernel (:mod:`pdeopt.model.stencil_kernel`)."""
+    def _fused(self, X, Phi, out, W, bias=None):
+        """``out (+)= sum_s D_s X Phi_s^T + bias`` (if ``Phi``; a new ``out`` if none is given)
+        and ``G_s = (D_s X)^T W`` (if ``W``) in one pass of the compiled kernel
+        (:mod:`pdeopt.model.stencil_kernel`)."""
         X = np.ascontiguousarray(X, dtype=np.float64)
         if X.ndim != 3 or X.shape[0] != self.n:
             raise ValueError(f"expected a block (n={self.n}, batch, channels), got {X.shape}.")
@@ -126,8 +127,11 @@ class StencilStack:
         X2 = X.reshape(n, -1)
         ghost = self.exchange(X2) if self.off.nnz else None
         PhiT = None if Phi is None else np.ascontiguousarray(np.swapaxes(Phi, 1, 2))
+        accumulate = out is not None
         if Phi is not None and out is None:
-            out = np.zeros((n, B, c_out))
+            out = np.empty((n, B, c_out))
+        if bias is not None:
+            bias = np.ascontiguousarray(bias, dtype=np.float64)
         if out is not None and not out.flags.c_contiguous:
             raise ValueError("the fused kernel accumulates in place: `out` must be "
                              "C-contiguous.")
@@ -140,16 +144,18 @@ class StencilStack:
         kernel(n, self.S, B, ptr(op), ptr(oj), ptr(ov), ptr(X),
                *((ptr(gp), ptr(gj), ptr(gv), ptr(ghost)) if ghost is not None
                  else (None,) * 4),
-               ptr(PhiT), ptr(out), ptr(W), ptr(G))
+               ptr(PhiT), ptr(out), int(accumulate), ptr(bias), ptr(W), ptr(G))
         return out, G
 
-    def apply(self, X: np.ndarray, Phi: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        r"""Return ``out`` :math:`= \sum_s D_s X \Phi_s^T` (added to ``out`` if given): the
-        mix of the spread, ``mix(self.spread(X), Phi)``, without storing the spread.
+    def apply(self, X: np.ndarray, Phi: np.ndarray, out: np.ndarray | None = None,
+              bias: np.ndarray | None = None) -> np.ndarray:
+        r"""Return ``out`` :math:`= \sum_s D_s X \Phi_s^T + b` (added to ``out`` if given):
+        the mix of the spread, ``mix(self.spread(X), Phi)``, without storing the spread.
 
-        ``X`` is ``(n, batch, c_in)``, ``Phi`` is ``(S, c_out, c_in)``.
+        ``X`` is ``(n, batch, c_in)``, ``Phi`` is ``(S, c_out, c_in)``, the optional ``bias``
+        :math:`b` is ``(c_out,)``.
         """
-        return self._fused(X, Phi, out, None)[0]
+        return self._fused(X, Phi, out, None, bias)[0]
 
     def contract(self, X: np.ndarray, W: np.ndarray) -> np.ndarray:
         r"""Return :math:`G_s = (D_s X)^T W` ``(S, c_in, c_w)``, ``contract(self.spread(X), W)``

@@ -79,22 +79,27 @@ static inline void mix_row(int32_t r, const int32_t *restrict p, const int32_t *
         const double *restrict x = X + ((int64_t)j[e] * B + b) * CIN;
         for (int64_t q = 0; q < m; q++)
             for (int k = 0; k < NO; k++) {
-                vo_t a = {0};
-                for (int c = 0; c < CIN; c++) a += x[q * CIN + c] * P[c * NO + k];
-                acc[q][k] += w * a;
+                vo_t a = {0}, a1 = {0};  /* two chains of FMAs: half the latency */
+                int c = 0;
+                for (; c + 1 < CIN; c += 2) {
+                    a += x[q * CIN + c] * P[c * NO + k];
+                    a1 += x[q * CIN + c + 1] * P[(c + 1) * NO + k];
+                }
+                if (c < CIN) a += x[q * CIN + c] * P[c * NO + k];
+                acc[q][k] += w * (a + a1);
             }
     }
 }
 
-/* The flattened (point, sample) pairs in tiles of BT. For each operator s and tile:
-   out += (D_s X) Phi_s^T (if PhiT) and G_s += (D_s X)^T W (if W). Rows of at most two
-   entries are mixed entry by entry; longer rows, and every row when contracting, are
-   first gathered into y = (D_s X) of the tile. */
+/* The flattened (point, sample) pairs in tiles of BT. Over the operators s:
+   out (+)= sum_s (D_s X) Phi_s^T + bias (if PhiT; += if accumulate; the bias if given) and
+   G_s += (D_s X)^T W (if W). Rows of at most two entries are mixed entry by entry; longer
+   rows, and every row when contracting, are first gathered into y = (D_s X) of the tile. */
 void pdeopt_stencil(int32_t n, int32_t S, int32_t B,
                     const int32_t *op, const int32_t *oj, const double *ov, const double *X,
                     const int32_t *gp, const int32_t *gj, const double *gv, const double *Xg,
-                    const double *restrict PhiT, double *restrict out,
-                    const double *restrict W, double *restrict G)
+                    const double *restrict PhiT, double *restrict out, int32_t accumulate,
+                    const double *restrict bias, const double *restrict W, double *restrict G)
 {
     const int64_t np = (int64_t)n * B;
     for (int64_t p0 = 0; p0 < np; p0 += BT) {
@@ -138,8 +143,15 @@ void pdeopt_stencil(int32_t n, int32_t S, int32_t B,
         }
         if (PhiT) {
             vo_t *z = (vo_t *)(out + p0 * COUT);
-            for (int64_t q = 0; q < m; q++)
-                for (int k = 0; k < NO; k++) z[q * NO + k] += acc[q][k];
+            if (bias)
+                for (int64_t q = 0; q < m; q++)
+                    for (int k = 0; k < NO; k++) acc[q][k] += ((const vo_t *)bias)[k];
+            if (accumulate)
+                for (int64_t q = 0; q < m; q++)
+                    for (int k = 0; k < NO; k++) z[q * NO + k] += acc[q][k];
+            else
+                for (int64_t q = 0; q < m; q++)
+                    for (int k = 0; k < NO; k++) z[q * NO + k] = acc[q][k];
         }
     }
 }
@@ -162,7 +174,8 @@ def stencil_kernel(c_in: int, c_out: int, c_w: int, comm: MPI.Comm = MPI.COMM_WO
         code = _SOURCE % {"cin": c_in, "cout": c_out, "cw": c_w, "tile": _TILE,
                           "vo": _width(c_out), "vw": _width(c_w)}
         fn = compilation.load(code, "c", comm=comm).pdeopt_stencil
-        fn.argtypes = [ctypes.c_int32] * 3 + [ctypes.c_void_p] * 12
+        fn.argtypes = ([ctypes.c_int32] * 3 + [ctypes.c_void_p] * 10 + [ctypes.c_int32]
+                       + [ctypes.c_void_p] * 3)
         fn.restype = None
         _compiled[key] = fn
     return _compiled[key]
