@@ -49,9 +49,9 @@ RATIO = 10.0
 SIZES = {
     "full": {"limit": None, "budget": 30.0, "depth": (1, 2, 3, 4, 5),
              "T": (0.25, 0.5, 1.0, 2.0, 4.0), "alpha": (1e-5, 1e-4, 1e-3, 1e-2, 1e-1),
-             "max_evaluations": 100},
+             "max_evaluations": 100, "large_evaluations": 60},
     "ci": {"limit": 150, "budget": 6.0, "depth": (1, 2), "T": (0.5, 2.0),
-           "alpha": (1e-4, 1e-2), "max_evaluations": 5},
+           "alpha": (1e-4, 1e-2), "max_evaluations": 5, "large_evaluations": 5},
 }
 #: The demo's configuration of the small space: the backends' start.
 START = {"depth": 4, "T": 1.0, "alpha": 1e-3}
@@ -159,7 +159,7 @@ def large_study(args, comm, out, store, blackbox, ensemble):
     calibration = Calibration(blackbox, space, store, study=f"digits-large-{args.size}",
                               seed=args.seed, ensemble=ensemble)
     result = calibration.run(NomadBackend(start=start, seed=args.seed),
-                             args.max_evaluations or s["max_evaluations"])
+                             args.max_evaluations or s["large_evaluations"])
     iterations = 250 if args.size == "full" else 4
     summary = {"best_config": result.best_config, "best_objective": result.best_objective,
                "evaluations": len(result.records), "counts": result.counts,
