@@ -9,7 +9,8 @@ the ratios are those of the medians. Times exclude kernel compilation (one warm-
 
 - B1t  taped forward / untaped forward
 - B1   (taped forward + adjoint sweep) / untaped forward
-- B2   (tangent-linear + second-order adjoint sweeps) / adjoint sweep, no forward re-run
+- B2   (tangent-linear + second-order adjoint sweeps) / adjoint sweep, no forward re-run;
+       beside it the Gauss-Newton action (tangent-linear + adjoint sweeps) / adjoint sweep
 - B4   one forward layer (ResNet step) / torch conv2d + tanh, same batch, channels, grid
 
 Writes results/bench/derivative_cost_<size>.json (rank 0).
@@ -85,6 +86,9 @@ def main():
     def second_order():
         Jhat.hessian(ControlArray(direction, comm=comm))
 
+    def gauss_newton():
+        Jhat.gauss_newton_action(theta, direction)
+
     # one layer of the ResNet scheme against torch conv2d + tanh on the same block
     resnet = pdeopt.ForwardEulerScheme(ops, pdeopt.Tanh(), step=1.0 / N)
     u = rng.standard_normal((ops.n_owned, B, C))
@@ -100,15 +104,16 @@ def main():
             torch.tanh(conv(timg))
 
     tasks = {"untaped_forward": untaped, "taped_forward": taped, "adjoint": adjoint,
-             "tlm_soa": second_order, "layer": layer, "torch_conv2d_tanh": torch_layer}
+             "tlm_soa": second_order, "gauss_newton": gauss_newton, "layer": layer,
+             "torch_conv2d_tanh": torch_layer}
     Jhat.objective(theta)
     for f in tasks.values():  # warm-up: kernel compilation, caches
         f()
     times = {k: [] for k in tasks}
     for _ in range(args.repeat):
         Jhat(ControlArray(theta, comm=comm))  # a taped state for adjoint and Hessian
-        for k in ("untaped_forward", "taped_forward", "adjoint", "tlm_soa", "layer",
-                  "torch_conv2d_tanh"):
+        for k in ("untaped_forward", "taped_forward", "adjoint", "tlm_soa", "gauss_newton",
+                  "layer", "torch_conv2d_tanh"):
             times[k].append(comm.allreduce(timed(tasks[k]), op=MPI.MAX))
     med = {k: float(np.median(v)) for k, v in times.items()}
     result = {
@@ -116,6 +121,7 @@ def main():
         "taped_forward_over_forward": med["taped_forward"] / med["untaped_forward"],
         "gradient_over_forward": (med["taped_forward"] + med["adjoint"]) / med["untaped_forward"],
         "hessian_action_over_gradient": med["tlm_soa"] / med["adjoint"],
+        "gauss_newton_action_over_gradient": med["gauss_newton"] / med["adjoint"],
         "layer_over_torch_conv2d": med["layer"] / med["torch_conv2d_tanh"],
         "median_seconds": med, "torch_threads": torch.get_num_threads()}
     write_json(results_dir("bench") / f"derivative_cost_{args.size}.json", result, comm)
@@ -123,7 +129,8 @@ def main():
         pdeopt.print0(json.dumps(result))
     else:
         for k in ("taped_forward_over_forward", "gradient_over_forward",
-                  "hessian_action_over_gradient", "layer_over_torch_conv2d"):
+                  "hessian_action_over_gradient", "gauss_newton_action_over_gradient",
+                  "layer_over_torch_conv2d"):
             pdeopt.print0(f"{k:32s} {result[k]:.3f}")
 
 

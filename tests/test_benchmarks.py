@@ -43,7 +43,7 @@ def test_derivative_cost_benchmark_writes_b1_b2_b4(tmp_path):
     # taped forward sweep, costs more than the forward sweep alone
     assert all(t > 0 for t in result["median_seconds"].values())
     for key in ("taped_forward_over_forward", "hessian_action_over_gradient",
-                "layer_over_torch_conv2d"):
+                "gauss_newton_action_over_gradient", "layer_over_torch_conv2d"):
         assert math.isfinite(result[key]) and result[key] > 0
     assert result["gradient_over_forward"] > 1
 

@@ -69,7 +69,7 @@ static inline void mix(const double *restrict y, const vo_t *restrict P, int64_t
         }
 }
 
-/* acc[q] += v_e X[j_e, b + q] Phi^T over the CSR row r: no y for rows of few entries */
+/* acc[q] += v_e X[j_e, b + q] Phi^T over the CSR row r: no y for a row of one entry */
 static inline void mix_row(int32_t r, const int32_t *restrict p, const int32_t *restrict j,
                            const double *restrict v, const double *restrict X, int64_t B,
                            int64_t b, int64_t m, const vo_t *restrict P, vo_t (*restrict acc)[NO])
@@ -93,7 +93,7 @@ static inline void mix_row(int32_t r, const int32_t *restrict p, const int32_t *
 
 /* The flattened (point, sample) pairs in tiles of BT. Over the operators s:
    out (+)= sum_s (D_s X) Phi_s^T + bias (if PhiT; += if accumulate; the bias if given) and
-   G_s += (D_s X)^T W (if W). Rows of at most two entries are mixed entry by entry; longer
+   G_s += (D_s X)^T W (if W). Rows of one entry are mixed directly; longer
    rows, and every row when contracting, are first gathered into y = (D_s X) of the tile. */
 void pdeopt_stencil(int32_t n, int32_t S, int32_t B,
                     const int32_t *op, const int32_t *oj, const double *ov, const double *X,
@@ -116,7 +116,7 @@ void pdeopt_stencil(int32_t n, int32_t S, int32_t B,
                 const int64_t hi = (i + 1) * B < p0 + m ? (i + 1) * B : p0 + m;
                 const int64_t b = lo - i * B, q0 = lo - p0;
                 const int32_t entries = op[r + 1] - op[r] + (gp ? gp[r + 1] - gp[r] : 0);
-                if (!W && entries <= 2) {
+                if (!W && entries == 1) {
                     mix_row(r, op, oj, ov, X, B, b, hi - lo, P, acc + q0);
                     if (gp) mix_row(r, gp, gj, gv, Xg, B, b, hi - lo, P, acc + q0);
                     continue;
