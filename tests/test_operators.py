@@ -138,6 +138,10 @@ def test_fused_kernel_rejects_a_block_of_the_wrong_shape():
     ops = pdeopt.assemble_operators(pdeopt.PixelGrid(5))
     with pytest.raises(ValueError, match=r"expected a block \(n=25"):
         ops.forward.apply(np.zeros((24, 2, 3)), np.zeros((9, 3, 3)))
+    with pytest.raises(ValueError, match=r"Phi of shape \(9, 3, 3\)"):
+        ops.forward.apply(np.zeros((25, 2, 3)), np.zeros((9, 3, 4)))
+    with pytest.raises(ValueError, match=r"W of shape \(25, 2, 3\)"):
+        ops.forward.contract(np.zeros((25, 2, 3)), np.zeros((25, 1, 3)))
     with pytest.raises(ValueError, match="C-contiguous"):
         ops.forward.apply(np.zeros((25, 2, 3)), np.zeros((9, 3, 3)),
                           out=np.zeros((25, 3, 2)).transpose(0, 2, 1))

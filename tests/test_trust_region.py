@@ -53,11 +53,13 @@ def test_agrees_with_scipy_trust_krylov():
     start = TrustRegionNewtonCG(Jhat, parameters={"gatol": 1e-2}).solve(theta).theta
     result = TrustRegionNewtonCG(Jhat, parameters={"gatol": 1e-9, "max_it": 100}).solve(start)
     assert result.converged, result.reason
-    # SciPy's gtol 1e-9 is at round-off here: it may stall at the minimum until its maxiter
-    # (200 n by default, minutes of Hessian actions), so bound it; the checks are on ref.x.
+    # SciPy stops at gtol 3e-8, thirtyfold below the gradient checked on ref.x. Closer to
+    # round-off (1e-11 here) its exact subproblem solver stalls at one point: measured at
+    # gtol 1e-8, trlib then took a run-dependent number of Hessian actions and in one run of
+    # four returned NaN steps (the pdeopt side is bitwise reproducible; SciPy 1.17's trlib is not).
     ref = minimize(Jhat.objective, start, jac=Jhat.gradient, hessp=Jhat.hessian_action,
                    method="trust-krylov",
-                   options={"gtol": 1e-9, "inexact": False, "maxiter": 200})
+                   options={"gtol": 3e-8, "inexact": False, "maxiter": 200})
     assert np.linalg.norm(Jhat.gradient(ref.x)) < 1e-6
     assert result.objective == pytest.approx(ref.fun, rel=1e-10)
     assert np.linalg.norm(result.theta - ref.x) <= 1e-5 * np.linalg.norm(ref.x)

@@ -135,10 +135,14 @@ class StencilStack:
         if out is not None and not out.flags.c_contiguous:
             raise ValueError("the fused kernel accumulates in place: `out` must be "
                              "C-contiguous.")
-        G = None
         if W is not None:
             W = np.ascontiguousarray(W, dtype=np.float64)
-            G = np.zeros((self.S, c_in, c_w))
+        for name, a, shape in (("Phi", Phi, (self.S, c_out, c_in)), ("out", out, (n, B, c_out)),
+                               ("bias", bias, (c_out,)), ("W", W, (n, B, c_w))):
+            if a is not None and (a.shape != shape or a.dtype != np.float64):
+                raise ValueError(f"the fused kernel needs {name} of shape {shape} in float64, "
+                                 f"got {a.shape} {a.dtype}.")
+        G = None if W is None else np.zeros((self.S, c_in, c_w))
         (op, oj, ov), (gp, gj, gv) = self._csr
         ptr = _pointer
         kernel(n, self.S, B, ptr(op), ptr(oj), ptr(ov), ptr(X),
