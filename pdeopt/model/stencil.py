@@ -123,6 +123,18 @@ class StencilStack:
         n, B, c_in = X.shape
         c_out = c_in if Phi is None else Phi.shape[1]
         c_w = c_in if W is None else W.shape[-1]
+        if bias is not None:
+            bias = np.ascontiguousarray(bias, dtype=np.float64)
+        if W is not None:
+            W = np.ascontiguousarray(W, dtype=np.float64)
+        if out is not None and not out.flags.c_contiguous:
+            raise ValueError("the fused kernel accumulates in place: `out` must be "
+                             "C-contiguous.")
+        for name, a, shape in (("Phi", Phi, (self.S, c_out, c_in)), ("out", out, (n, B, c_out)),
+                               ("bias", bias, (c_out,)), ("W", W, (n, B, c_w))):
+            if a is not None and (a.shape != shape or a.dtype != np.float64):
+                raise ValueError(f"the fused kernel needs {name} of shape {shape} in float64, "
+                                 f"got {a.shape} {a.dtype}.")
         kernel = stencil_kernel(c_in, c_out, c_w, self.comm)
         X2 = X.reshape(n, -1)
         ghost = self.exchange(X2) if self.off.nnz else None
@@ -130,18 +142,6 @@ class StencilStack:
         accumulate = out is not None
         if Phi is not None and out is None:
             out = np.empty((n, B, c_out))
-        if bias is not None:
-            bias = np.ascontiguousarray(bias, dtype=np.float64)
-        if out is not None and not out.flags.c_contiguous:
-            raise ValueError("the fused kernel accumulates in place: `out` must be "
-                             "C-contiguous.")
-        if W is not None:
-            W = np.ascontiguousarray(W, dtype=np.float64)
-        for name, a, shape in (("Phi", Phi, (self.S, c_out, c_in)), ("out", out, (n, B, c_out)),
-                               ("bias", bias, (c_out,)), ("W", W, (n, B, c_w))):
-            if a is not None and (a.shape != shape or a.dtype != np.float64):
-                raise ValueError(f"the fused kernel needs {name} of shape {shape} in float64, "
-                                 f"got {a.shape} {a.dtype}.")
         G = None if W is None else np.zeros((self.S, c_in, c_w))
         (op, oj, ov), (gp, gj, gv) = self._csr
         ptr = _pointer
