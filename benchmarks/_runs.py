@@ -87,7 +87,8 @@ class RunStore:
 
         ``run`` returns a dict with ``curve``, ``iterations``, ``gradients``,
         ``hessian_actions``, ``work``, ``reason`` and ``theta`` (and optionally
-        ``learning_rate``); ``accuracy(theta)``, if given, is stored as ``test_accuracy``.
+        ``learning_rate`` and ``gradient_norm``, the gradient's norm where it stopped);
+        ``accuracy(theta)``, if given, is stored as ``test_accuracy``.
         """
         if key in self.runs:
             return self.runs[key]
@@ -96,6 +97,7 @@ class RunStore:
                   "gradients": int(r["gradients"]), "hessian_actions": int(r["hessian_actions"]),
                   "work": int(round(r["work"])), "reason": r["reason"],
                   "learning_rate": r.get("learning_rate"),
+                  "gradient_norm": r.get("gradient_norm"),
                   "test_accuracy": None if accuracy is None else accuracy(r["theta"])}
         if self.comm.rank == 0:
             with open(self.path, "a") as f:

@@ -2,13 +2,15 @@
 
 Each returns a record: ``theta`` (the point reached), ``curve`` (``(seconds, loss, work)`` at
 every evaluation or iteration, seconds from the first objective evaluation), ``iterations``,
-``gradients``, ``hessian_actions``, ``work`` and ``reason`` (why it stopped, a PETSc-style
-name). Work is counted in forward+adjoint equivalents: a gradient is 2, a Hessian or
+``gradients``, ``hessian_actions``, ``work``, ``reason`` (why it stopped, a PETSc-style
+name) and ``gradient_norm`` (where it stopped). Every optimizer runs on the task's reduced
+functional: pdeopt's sweeps, so that they differ in their algorithm only. Work is counted in forward+adjoint equivalents: a gradient is 2, a Hessian or
 Gauss-Newton action 2 (a tangent-linear and a reverse sweep), an objective alone 1; a sweep over
 a subsample of the batch counts its fraction.
 
 The pdeopt solvers are constructed in :func:`run_trust_region` and :func:`run_tao` only, and
-their results read there and in :func:`_record` only.
+their results read there and in :func:`_record` only; SciPy's in :func:`run_scipy`, torch's in
+:func:`run_adam` and :func:`run_lbfgs`.
 """
 
 import time
@@ -20,9 +22,12 @@ import pdeopt
 from petsc4py import PETSc
 from pdeopt import LMVMPC, LowRankPC, RegularizerPC
 
-__all__ = ["PRECONDITIONERS", "run_trust_region", "run_tao", "run_adam", "run_lbfgs"]
+__all__ = ["PRECONDITIONERS", "SCIPY_METHODS", "run_trust_region", "run_tao", "run_scipy",
+           "run_adam", "run_lbfgs"]
 
 PRECONDITIONERS = ("none", "regularizer", "lmvm", "low_rank")
+#: SciPy's trust-region methods that take Hessian actions (``hessp``).
+SCIPY_METHODS = ("trust-krylov", "trust-ncg")
 
 
 def _preconditioner(name, regularizer):
@@ -38,19 +43,23 @@ def _preconditioner(name, regularizer):
 
 
 def run_trust_region(task, theta0, *, its, preconditioner, target, budget, projected=False,
-                     hessian_sample=1.0):
+                     hessian_sample=1.0, krylov_limit=None, growth=1.0, growth_from=0,
+                     max_work=np.inf):
     """Trust-region Newton-CG (Gauss-Newton model on a ``hessian_sample`` fraction of the
-    batch) from ``theta0`` until the loss is at most ``target``, ``budget`` seconds have
-    passed or ``its`` iterations are done; on the projected functional if ``projected``."""
+    batch, with :class:`pdeopt.SubsampledHessian`'s ``krylov_limit``, ``growth`` and
+    ``growth_from``) from ``theta0`` until the loss is at most ``target``, ``budget`` seconds
+    have passed, ``its`` iterations are done or ``max_work`` is spent; on the projected
+    functional if ``projected``."""
     t0 = time.perf_counter()
     Jhat = task.reduced_functional(theta0)  # its taped forward is the first evaluation
     J = pdeopt.ProjectedReducedFunctional(Jhat) if projected else Jhat
     setup = time.perf_counter() - t0
     hessian = pdeopt.GaussNewtonHessian()
     if hessian_sample < 1:
-        hessian = pdeopt.SubsampledHessian(hessian_sample, hessian)
+        hessian = pdeopt.SubsampledHessian(hessian_sample, hessian, krylov_limit=krylov_limit,
+                                           growth=growth, growth_from=growth_from)
     solver = pdeopt.TrustRegionNewtonCG(
-        J, parameters={"max_it": its, "fmin": target,
+        J, parameters={"max_it": its, "fmin": target, "max_work": max_work,
                        "max_seconds": max(budget - setup, 1e-9)},
         hessian=hessian, preconditioner=_preconditioner(preconditioner, task.regularizer),
         solver_parameters={"ksp_max_it": 30})
@@ -82,6 +91,49 @@ def run_tao(task, theta0, *, its, tao_type, target, budget):
     return _record(Jhat, setup, result, reason=reason)
 
 
+def run_scipy(task, theta0, *, its, method, target, budget, hessian="exact",
+              max_work=np.inf):
+    """SciPy's ``minimize(method=method)`` (``trust-krylov`` or ``trust-ncg``) on the reduced
+    functional's NumPy interface (objective, gradient and ``hessp``, the exact Hessian's action
+    or, with ``hessian="gauss_newton"``, the Gauss-Newton one), from ``theta0`` until an
+    iterate's loss is at most ``target``, ``budget`` seconds have passed, ``its`` iterations
+    are done or ``max_work`` is spent."""
+    from scipy.optimize import minimize
+
+    if method not in SCIPY_METHODS:
+        raise pdeopt.OptionError(f"method must be one of {SCIPY_METHODS}, got {method!r}.")
+    if hessian not in ("exact", "gauss_newton"):
+        raise pdeopt.OptionError(f"hessian must be 'exact' or 'gauss_newton', got {hessian!r}.")
+    t0 = time.perf_counter()
+    Jhat = task.reduced_functional(theta0)
+    setup = time.perf_counter() - t0
+    hessp = Jhat.hessian_action if hessian == "exact" else Jhat.gauss_newton_action
+    start, curve, reason = Jhat.counts, [], ["DIVERGED_MAXITS"]
+
+    def work():
+        return 1 + (Jhat.counts - start).work
+
+    def callback(intermediate_result):  # after every iteration, at the current iterate
+        f, seconds = float(intermediate_result.fun), time.perf_counter() - t0
+        curve.append((seconds, f, work()))
+        for stop, why in ((f <= target, "CONVERGED_FMIN"), (seconds >= budget, "DIVERGED_MAXTIME"),
+                          (curve[-1][2] >= max_work, "DIVERGED_MAXWORK")):
+            if stop:
+                reason[0] = why
+                raise StopIteration
+
+    curve.append((setup, Jhat.objective(theta0), 1))
+    result = minimize(Jhat.objective, theta0, jac=Jhat.gradient, hessp=hessp, method=method,
+                      callback=callback, options={"maxiter": its, "gtol": 0.0})
+    if reason[0] == "DIVERGED_MAXITS" and result.status not in (0, 1):
+        reason[0] = f"SCIPY_STATUS_{result.status}"  # e.g. a step below round-off
+    counts = Jhat.counts - start
+    return {"theta": result.x, "curve": curve, "iterations": int(result.nit),
+            "gradients": counts.adjoint, "hessian_actions": counts.hessian_actions,
+            "work": work(), "reason": reason[0],
+            "gradient_norm": float(np.linalg.norm(Jhat.gradient(result.x)))}
+
+
 def _record(J, setup, result, reason):
     """A run's record from a pdeopt solver's result on ``J`` (``seconds`` in the history are
     from the solve's start, after ``setup``; the solver counts from its start, so the
@@ -90,49 +142,66 @@ def _record(J, setup, result, reason):
              for h in result.history]
     return {"theta": result.theta, "curve": curve, "iterations": result.iterations,
             "gradients": J.counts.adjoint, "hessian_actions": result.counts.hessian_actions,
-            "work": 1 + result.counts.work, "reason": reason}
+            "work": 1 + result.counts.work, "reason": reason,
+            "gradient_norm": float(result.gradient_norm)}
 
 
-def run_adam(loss, theta0, *, its, lr):
-    """``its`` full-batch iterations of torch's Adam with learning rate ``lr`` on the torch
-    loss ``loss(theta)`` from ``theta0`` (no target: it sets the others')."""
+def _torch_objective(Jhat):
+    r"""``closure(t)`` for torch's optimizers: :math:`\hat J` at the float64 tensor ``t``, with
+    ``t.grad`` set to its gradient, both from ``Jhat`` (pdeopt's forward and adjoint sweeps: the
+    optimizers compared differ in their algorithm only)."""
+    def closure(t):
+        theta = t.detach().numpy()
+        value = Jhat.objective(theta)
+        t.grad = torch.from_numpy(Jhat.gradient(theta))
+        return torch.tensor(value, dtype=torch.float64)
+
+    return closure
+
+
+def run_adam(task, theta0, *, its, lr):
+    """``its`` full-batch iterations of torch's Adam with learning rate ``lr`` on the task's
+    reduced functional (its objective and gradient) from ``theta0`` (no target: it sets the
+    others')."""
+    t0 = time.perf_counter()
+    Jhat = task.reduced_functional(theta0)
+    closure = _torch_objective(Jhat)
     t = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.Adam([t], lr=lr)
-    curve, t0 = [], time.perf_counter()
+    curve = []
     for i in range(its):
-        opt.zero_grad()
-        J = loss(t)
-        curve.append((time.perf_counter() - t0, float(J.detach()), 2 * i + 1))
-        J.backward()
+        J = closure(t)
+        curve.append((time.perf_counter() - t0, float(J), 2 * i + 1))
         opt.step()
-    with torch.no_grad():
-        curve.append((time.perf_counter() - t0, float(loss(t)), 2 * its + 1))
-    return {"theta": t.detach().numpy().copy(), "curve": curve, "iterations": its,
-            "gradients": its, "hessian_actions": 0, "work": 2 * its + 1,
-            "reason": "DIVERGED_MAXITS", "learning_rate": lr}
+    theta = t.detach().numpy().copy()
+    curve.append((time.perf_counter() - t0, Jhat.objective(theta), 2 * its + 1))
+    return {"theta": theta, "curve": curve, "iterations": its, "gradients": its,
+            "hessian_actions": 0, "work": 2 * its + 1, "reason": "DIVERGED_MAXITS",
+            "learning_rate": lr, "gradient_norm": float(np.linalg.norm(Jhat.gradient(theta)))}
 
 
 class _Stop(Exception):
     """Raised in torch L-BFGS's closure, which has no other way out, with the reason."""
 
 
-def run_lbfgs(loss, theta0, *, its, target, budget):
-    """torch's L-BFGS (strong Wolfe line search, memory 10) on ``loss(theta)`` from ``theta0``
-    until the loss is at most ``target``, ``budget`` seconds have passed or ``its`` iterations
-    are done; the point returned is the one of the lowest loss evaluated."""
+def run_lbfgs(task, theta0, *, its, target, budget):
+    """torch's L-BFGS (strong Wolfe line search, memory 10) on the task's reduced functional
+    from ``theta0`` until the loss is at most ``target``, ``budget`` seconds have passed or
+    ``its`` iterations are done; the point returned is the one of the lowest loss evaluated."""
+    t0 = time.perf_counter()
+    Jhat = task.reduced_functional(theta0)
+    objective = _torch_objective(Jhat)
     t = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([t], lr=1.0, max_iter=its, history_size=10,
                             line_search_fn="strong_wolfe", tolerance_grad=0.0,
                             tolerance_change=0.0)
-    curve, evals, t0 = [], [0], time.perf_counter()
+    curve, evals = [], [0]
     best = [None, np.inf]  # the point of the lowest loss evaluated, and that loss
 
     def closure():
-        opt.zero_grad()
-        J = loss(t)
-        J.backward()
+        J = objective(t)
         evals[0] += 1
-        seconds, value = time.perf_counter() - t0, float(J.detach())
+        seconds, value = time.perf_counter() - t0, float(J)
         curve.append((seconds, value, 2 * evals[0]))
         if value < best[1]:
             best[:] = t.detach().numpy().copy(), value
@@ -149,4 +218,4 @@ def run_lbfgs(loss, theta0, *, its, target, budget):
         reason = str(stop)
     return {"theta": best[0], "curve": curve, "iterations": opt.state[t].get("n_iter", 0),
             "gradients": evals[0], "hessian_actions": 0, "work": 2 * evals[0],
-            "reason": reason}
+            "reason": reason, "gradient_norm": float(np.linalg.norm(Jhat.gradient(best[0])))}

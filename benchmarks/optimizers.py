@@ -1,35 +1,45 @@
-"""B5: time to a target training loss, trust-region Newton-CG against Adam and L-BFGS.
+"""B5: time to a target training loss, trust-region Newton-CG against every peer.
 
-    python benchmarks/optimizers.py [--size full|small|ci] [--seeds 0 1 2] [--json]
+    python benchmarks/optimizers.py [--size full|small|ci] [--seeds 0 1 2]
+        [--task digits|regression|both] [--rows all|peers|targets] [--resume] [--json]
 
 DESIGN.md §7, B5: wall time to a target training loss for TR-Newton-CG in the demo's default
-configuration (Gauss-Newton model on a 10 % subsample of the batch, drawn afresh at every
-accepted iterate; L-BFGS preconditioner), divided by that of the best-tuned
-Adam (learning rates 1e-3 … 1e-1, 2000 full-batch iterations), both float64 on the same
-model, data and initial point; target = 1.05 × the best loss Adam reaches; median over the
-seeds (each seed draws the initial controls); timing from the first objective evaluation.
+configuration (Gauss-Newton model on a twentieth of the batch, drawn afresh at every accepted
+iterate, one Krylov iteration per step while it is a sample's; L-BFGS preconditioner), divided
+by that of the best-tuned Adam (learning rates 1e-3 … 1e-1, 2000 full-batch iterations), both
+float64 on the same model, data and initial point; target = 1.05 × the best loss Adam
+reaches; median over the seeds (each seed draws the initial controls); timing from the first
+objective evaluation. Issue 19 adds the ratio to the fastest peer: Adam, torch's L-BFGS,
+TAO ``lmvm`` and ``ntr``, and SciPy's ``trust-krylov`` and ``trust-ncg`` (exact Hessian
+actions through the functional's NumPy interface).
 
 The protocol, per seed and task: Adam runs first, with every learning rate, and fixes the
 target. Every other optimizer then runs until it reaches the target (``fmin`` of the trust
-region, ``-tao_fmin``) or has used the wall time of Adam's best run (its budget; also an
-iteration limit), so its iterations, work and test accuracy are those of reaching the
-target, and the time of a run that cannot reach it is bounded (at the full size the
-iteration limits are high enough that the wall time governs).
-Also run, for the table: TR-Newton-CG with each preconditioner, with the Gauss-Newton model
-of the whole batch, and on the projected functional (variable projection of the
-classifier's weights, whole batch), TAO ``ntr`` and ``lmvm``, and L-BFGS on the torch twin.
+region, ``-tao_fmin``, SciPy's callback) or has used the wall time of Adam's best run (its
+budget; also an iteration limit), so its iterations, work and test accuracy are those of
+reaching the target, and the time of a run that cannot reach it is bounded. Every optimizer
+runs on pdeopt's own forward, adjoint and Hessian sweeps (torch's Adam and L-BFGS take the
+reduced functional's gradient), so the comparison is of the algorithms alone.
+Also run, for the table: the demo's model before issue 19 (a tenth of the batch, CG to its
+tolerance), TR-Newton-CG with each preconditioner, with the Gauss-Newton model of the whole
+batch, and on the projected functional (variable projection of the classifier's weights);
+and, without a target and at equal work (``equal_work`` forward+adjoint equivalents), the
+demo's trust region with its sample growing from ``growth_from`` accepted iterates on by
+``GROWTH`` per iterate (Newton-CG on the whole batch once it is the whole batch) against
+SciPy's ``trust-krylov``: their final losses and gradient norms.
 The same comparison runs on the regression task of ``demos/surrogate`` (Firedrake-generated
 diffusion-reaction data, probe readout): TR-Newton-CG (Gauss-Newton of the whole batch, as in
-that demo) with and without variable projection against Adam and L-BFGS, its target 1.05 ×
-the best loss Adam reaches there. Adam and L-BFGS run on the torch twin (the same discrete
-network in torch, one thread). Work is counted in forward+adjoint equivalents: a gradient is
-2, a Hessian or Gauss-Newton action 2 (a tangent-linear and a reverse sweep), an objective
+that demo) with and without variable projection against the same peers, its target 1.05 ×
+the best loss Adam reaches there. Work is counted in forward+adjoint equivalents: a gradient
+is 2, a Hessian or Gauss-Newton action 2 (a tangent-linear and a reverse sweep), an objective
 alone 1; a sweep over a subsample of the batch counts its fraction.
 
-``--task digits|regression|both`` picks the tasks (default both). Every finished run is kept
-in ``results/optimizers/runs-<size>.jsonl``; ``--resume`` reuses them, so a killed full-size
-run continues where it stopped. ``--size full`` is B5 as defined (all 1078 training digits;
-Adam's 10 000 torch-twin gradients per seed, ≈ 0.5 s each, dominate: about two hours per
+``--task`` picks the tasks (default both). ``--rows peers`` runs only the demo's trust region
+(now and before) and its peers, the rows of the comparison, so that they can be timed in one
+sitting; ``--rows targets`` only Adam's runs, which fix the targets and budgets. Every finished
+run is kept in ``results/optimizers/runs-<size>.jsonl``; ``--resume`` reuses them, so a killed
+full-size run continues where it stopped. ``--size full`` is B5 as defined (all 1078 training
+digits; Adam's 10 000 gradients per seed, about 0.1 s each, dominate: about 20 minutes per
 seed on one core); ``small`` uses 180 training digits and 300 Adam iterations per learning
 rate, ``ci`` a few iterations for the tests.
 
@@ -39,6 +49,9 @@ Writes results/optimizers/summary.json, table.md and loss.png (rank 0). The task
 
 import argparse
 import json
+from types import MappingProxyType
+
+import numpy as np
 
 import torch
 from mpi4py import MPI
@@ -46,52 +59,83 @@ from mpi4py import MPI
 from pdeopt.parallel import results_dir, write_json
 
 from _runs import RunStore, parse_args
-from adapters import run_adam, run_lbfgs, run_tao, run_trust_region
+from adapters import SCIPY_METHODS, run_adam, run_lbfgs, run_scipy, run_tao, run_trust_region
 from summary import TARGET_FACTOR, plot, records, summarise, table
 from tasks import DigitsTask, RegressionTask
 
 SIZES = {
     "full": dict(limit=None, adam_its=2000, tr_its=10_000, tao_its=10_000, lbfgs_its=10_000,
-                 regression_samples=200),
+                 regression_samples=200, equal_work=2000, growth_from=250),
     "small": dict(limit=300, adam_its=300, tr_its=150, tao_its=150, lbfgs_its=150,
-                  regression_samples=100),
-    "ci": dict(limit=100, adam_its=8, tr_its=3, tao_its=3, lbfgs_its=3, regression_samples=20),
+                  regression_samples=100, equal_work=600, growth_from=100),
+    "ci": dict(limit=100, adam_its=8, tr_its=3, tao_its=3, lbfgs_its=3, regression_samples=20,
+               equal_work=12, growth_from=1),
 }
 LEARNING_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-HESSIAN_SAMPLE = 0.1  # the demo's Gauss-Newton model: a tenth of the batch
+#: The digits demo's Gauss-Newton model: a twentieth of the batch, one Krylov iteration.
+DEMO_MODEL = MappingProxyType(dict(hessian_sample=0.05, krylov_limit=1))
+#: The sample's growth per accepted iterate in the run to a minimum.
+GROWTH = 1.03
 #: What the runs in a store were measured on, and how; a store of other problems or of
 #: another protocol is not resumed.
 PROBLEMS = {"protocol": "Adam first; the others stop at 1.05 x Adam's best loss or after the "
-                        "wall time of Adam's best run",
+                        "wall time of Adam's best run; every optimizer on pdeopt's sweeps",
             "digits": "parabolic C=8 N=4 T=1 alpha=1e-3 beta=1e-2, shift coordinates, "
                       "initial scales 2.5 and 1",
             "regression": "parabolic C=4 N=4 T=1 alpha=1e-5 beta=1e-4, difference coordinates"}
 
 
-def pdeopt_runs(task_name, cfg):
-    """The runs of the pdeopt solvers on a task, after Adam and L-BFGS: ``(name, adapter,
-    settings)``."""
+#: The peers of the demo's trust region (issue 19): every other optimizer of the comparison.
+PEERS = ("adam", "lbfgs", "tao_lmvm", "tao_ntr", "scipy_trust_krylov", "scipy_trust_ncg")
+
+
+def pdeopt_runs(task_name, cfg, rows="all"):
+    """The runs on a task after Adam and L-BFGS: ``(name, adapter, settings)``; with
+    ``rows="peers"`` only the demo's trust region and its peers."""
     tr = dict(its=cfg["tr_its"])
+    scipy = [(f"scipy_{m.replace('-', '_')}", run_scipy, dict(its=cfg["tao_its"], method=m))
+             for m in SCIPY_METHODS]
     if task_name == "regression":  # the surrogate demo's: the whole batch's Gauss-Newton
         return [("tr_newton_cg", run_trust_region, dict(tr, preconditioner="none")),
-                ("tr_newton_cg_projected", run_trust_region,
-                 dict(tr, preconditioner="none", projected=True))]
-    sampled = dict(tr, hessian_sample=HESSIAN_SAMPLE)
-    return [("tr_newton_cg", run_trust_region, dict(sampled, preconditioner="lmvm")),
+                *(() if rows == "peers" else
+                  [("tr_newton_cg_projected", run_trust_region,
+                    dict(tr, preconditioner="none", projected=True))]),
+                *((f"tao_{t}", run_tao, dict(its=cfg["tao_its"], tao_type=t))
+                  for t in ("ntr", "lmvm")), *scipy]
+    sampled = dict(tr, **DEMO_MODEL)
+    demo = ("tr_newton_cg", run_trust_region, dict(sampled, preconditioner="lmvm"))
+    peers = [*((f"tao_{tao_type}", run_tao, dict(its=cfg["tao_its"], tao_type=tao_type))
+               for tao_type in ("ntr", "lmvm")), *scipy]
+    before = ("tr_newton_cg_tenth_full_cg", run_trust_region,  # the demo's model until issue 19
+              dict(tr, hessian_sample=0.1, preconditioner="lmvm"))
+    if rows == "peers":
+        return [demo, before, *peers]
+    return [demo, before,
             ("tr_newton_cg_whole_batch", run_trust_region, dict(tr, preconditioner="lmvm")),
             *((f"tr_newton_cg_pc_{pc}", run_trust_region, dict(sampled, preconditioner=pc))
               for pc in ("none", "regularizer", "low_rank")),
             ("tr_newton_cg_projected", run_trust_region,
              dict(tr, preconditioner="lmvm", projected=True)),
-            *((f"tao_{tao_type}", run_tao, dict(its=cfg["tao_its"], tao_type=tao_type))
-              for tao_type in ("ntr", "lmvm"))]
+            *peers]
+
+
+def equal_work_runs(task_name, cfg):
+    """The runs to a minimum at equal work (no target): the demo's trust region with a sample
+    growing from ``growth_from`` accepted iterates on (the whole batch's Newton-CG once it is
+    the whole batch), against SciPy's ``trust-krylov``; ``(name, adapter, settings)``."""
+    work = dict(its=10**6, max_work=cfg["equal_work"])
+    tr = (dict(preconditioner="none") if task_name == "regression" else
+          dict(DEMO_MODEL, preconditioner="lmvm", growth=GROWTH,
+               growth_from=cfg["growth_from"]))
+    return [("tr_newton_cg_to_minimum", run_trust_region, dict(work, **tr)),
+            ("scipy_trust_krylov_to_minimum", run_scipy, dict(work, method="trust-krylov"))]
 
 
 def _best_loss(record):
     return min(c[1] for c in record["curve"])
 
 
-def run_task(task_name, task, seed, cfg, store, accuracy=None):
+def run_task(task_name, task, seed, cfg, store, accuracy=None, rows="all"):
     """B5's protocol on one task and seed; returns the records by optimizer name (prefixed
     by the task's name but for the digits).
 
@@ -101,23 +145,28 @@ def run_task(task_name, task, seed, cfg, store, accuracy=None):
     ``accuracy(theta)``, if given, is stored with every run.
     """
     theta0 = task.initial_controls(seed)
-    loss = task.torch_loss()
     prefix = "" if task_name == "digits" else f"{task_name}_"
 
     def key(name):
         return f"{task_name}/{seed}/{name}"
 
-    adam = [store.get(key(f"adam_{lr:g}"), run_adam, loss, theta0, its=cfg["adam_its"], lr=lr,
+    adam = [store.get(key(f"adam_{lr:g}"), run_adam, task, theta0, its=cfg["adam_its"], lr=lr,
                       accuracy=accuracy)
             for lr in LEARNING_RATES]
+    if rows == "targets":
+        return {}
     best = min(adam, key=_best_loss)
     stop = dict(target=TARGET_FACTOR * _best_loss(best), budget=best["curve"][-1][0])
     results = {f"{prefix}adam": best,
-               f"{prefix}lbfgs": store.get(key("lbfgs"), run_lbfgs, loss, theta0,
+               f"{prefix}lbfgs": store.get(key("lbfgs"), run_lbfgs, task, theta0,
                                            its=cfg["lbfgs_its"], accuracy=accuracy, **stop)}
-    for name, run, settings in pdeopt_runs(task_name, cfg):
+    for name, run, settings in pdeopt_runs(task_name, cfg, rows):
         results[prefix + name] = store.get(key(name), run, task, theta0, accuracy=accuracy,
                                            **stop, **settings)
+    unbounded = dict(target=-np.inf, budget=np.inf)
+    for name, run, settings in equal_work_runs(task_name, cfg):
+        results[prefix + name] = store.get(key(name), run, task, theta0, accuracy=accuracy,
+                                           **unbounded, **settings)
     return results
 
 
@@ -128,6 +177,10 @@ def main():
     parser.add_argument("--task", choices=("digits", "regression", "both"), default="both")
     parser.add_argument("--resume", action="store_true",
                         help="reuse the runs already in results/optimizers/runs-<size>.jsonl")
+    parser.add_argument("--rows", choices=("all", "peers", "targets"), default="all",
+                        help="peers: only the demo's trust region and its peers (the "
+                             "comparison, to time in one sitting); targets: only Adam's runs, "
+                             "which fix the targets and budgets (kept in the store)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parse_args(parser)
     comm = MPI.COMM_WORLD
@@ -140,15 +193,21 @@ def main():
     for seed in args.seeds:
         if digits:
             task = DigitsTask(comm=comm, limit=cfg["limit"])
-            results = run_task("digits", task, seed, cfg, store, accuracy=task.accuracy)
+            results = run_task("digits", task, seed, cfg, store, accuracy=task.accuracy,
+                               rows=args.rows)
             for name, r in results.items():
                 accuracy.setdefault(name, []).append(r["test_accuracy"])
             runs += records(results, seed)
             baselines.append(task.logistic_accuracy())
         if regression:
             task = RegressionTask(cfg["regression_samples"], comm=comm)
-            runs += records(run_task("regression", task, seed, cfg, store), seed)
-    summary = summarise(runs, size=args.size, seeds=args.seeds,
+            runs += records(run_task("regression", task, seed, cfg, store, rows=args.rows),
+                            seed)
+    if args.rows == "targets":
+        if comm.rank == 0:
+            print(f"Adam's runs are in {store.path}; run again with --resume for the rest.")
+        return
+    summary = summarise(runs, size=args.size, seeds=args.seeds, peers=PEERS,
                         accuracy=accuracy if digits else None, baselines=baselines,
                         regression=regression)
     write_json(out / "summary.json", summary, comm)

@@ -25,6 +25,8 @@ def records(results, seed):
     """One row per run of ``results`` (name → run record of one seed), without the theta:
     the target (``TARGET_FACTOR`` × the best loss of the run whose name ends in ``adam``), the
     seconds to it and the run's counts."""
+    if not results:
+        return []
     adam = next(r for name, r in results.items() if name.endswith("adam"))
     target = TARGET_FACTOR * min(c[1] for c in adam["curve"])
     return [{"optimizer": name, "seed": seed, "target_loss": target,
@@ -32,6 +34,7 @@ def records(results, seed):
              "iterations": int(r["iterations"]), "gradients": int(r["gradients"]),
              "hessian_actions": int(r["hessian_actions"]),
              "final_loss": float(r["curve"][-1][1]), "work": int(round(r["work"])),
+             "final_gradient_norm": r.get("gradient_norm"),
              "reason": r["reason"], "adam_learning_rate": r.get("learning_rate"),
              "curve": r["curve"]}
             for name, r in results.items()]
@@ -48,32 +51,66 @@ def _median_ratio(runs, seeds, name, other):
     return float(np.median(values))
 
 
+def _over_fastest_peer(runs, seeds, name, peers):
+    """Median over ``seeds`` of ``name``'s seconds to the target over the fastest of ``peers``
+    (those that ran) on that seed, and the fastest peer of each seed."""
+    values, fastest = [], []
+    for seed in seeds:
+        t = {r["optimizer"]: r["seconds_to_target"] for r in runs if r["seed"] == seed}
+        reached = {p: t[p] for p in peers if t.get(p) is not None}
+        best = min(reached, key=reached.get) if reached else None
+        fastest.append(best)
+        values.append(np.inf if t[name] is None else
+                      (np.nan if best is None else t[name] / reached[best]))
+    return float(np.median(values)), fastest
+
+
 def _median_target(runs, adam):
     return float(np.median([r["target_loss"] for r in runs if r["optimizer"] == adam]))
 
 
-def summarise(runs, *, size, seeds, accuracy=None, baselines=None, regression=False):
+def summarise(runs, *, size, seeds, peers, accuracy=None, baselines=None, regression=False):
     """The B5 summary of ``runs`` (the rows of :func:`records`).
 
     ``accuracy`` (optimizer → test accuracy of each seed) and ``baselines`` (the logistic
     regression's test accuracy of each seed) are the digits task's, ``None`` if it did not
-    run; ``regression`` says whether the regression task ran.
+    run; ``regression`` says whether the regression task ran; ``peers`` names the optimizers
+    the demo's trust region is compared with (without the regression task's prefix).
     """
     summary = {"size": size, "seeds": seeds}
+    names = {r["optimizer"] for r in runs}
+
+    def ratios(prefix):
+        ratio, fastest = _over_fastest_peer(runs, seeds, f"{prefix}tr_newton_cg",
+                                            [prefix + p for p in peers])
+        out = {"target_loss": _median_target(runs, f"{prefix}adam"),
+               "tr_newton_cg_over_adam": _median_ratio(runs, seeds, f"{prefix}tr_newton_cg",
+                                                       f"{prefix}adam"),
+               "tr_newton_cg_over_fastest_peer": ratio, "fastest_peer": fastest}
+        at_equal_work = {}
+        for name in ("tr_newton_cg_to_minimum", "scipy_trust_krylov_to_minimum"):
+            rows = [r for r in runs if r["optimizer"] == prefix + name]
+            if rows:
+                at_equal_work[name] = {
+                    "final_loss": [r["final_loss"] for r in rows],
+                    "final_gradient_norm": [r["final_gradient_norm"] for r in rows],
+                    "work": [r["work"] for r in rows], "hessian_actions":
+                    [r["hessian_actions"] for r in rows]}
+        if at_equal_work:
+            out["at_equal_work"] = at_equal_work
+        if f"{prefix}tr_newton_cg_projected" in names:
+            out["tr_newton_cg_projected_over_adam"] = _median_ratio(
+                runs, seeds, f"{prefix}tr_newton_cg_projected", f"{prefix}adam")
+        return out
+
     if accuracy is not None:
         summary.update({
-            "target_loss": _median_target(runs, "adam"),
-            "tr_newton_cg_over_adam": _median_ratio(runs, seeds, "tr_newton_cg", "adam"),
+            **ratios(""),
             "tr_newton_cg_over_lbfgs": _median_ratio(runs, seeds, "tr_newton_cg", "lbfgs"),
             "test_accuracy_mean": {k: float(np.mean(v)) for k, v in accuracy.items()},
             "baseline_logistic_accuracy_mean": float(np.mean(baselines))})
     if regression:
-        summary["regression"] = {
-            "target_loss": _median_target(runs, "regression_adam"),
-            "tr_newton_cg_over_adam": _median_ratio(runs, seeds, "regression_tr_newton_cg",
-                                                    "regression_adam"),
-            "tr_newton_cg_projected_over_adam": _median_ratio(
-                runs, seeds, "regression_tr_newton_cg_projected", "regression_adam")}
+        summary["regression"] = ratios("regression_")
     summary["runs"] = [{k: v for k, v in r.items() if k != "curve"} for r in runs]
     return summary
 
@@ -84,26 +121,37 @@ def table(summary):
     if "tr_newton_cg_over_adam" in summary:
         lines.append(f"B5 = TR-Newton-CG / Adam: {summary['tr_newton_cg_over_adam']:.3f} "
                      f"(target loss {summary['target_loss']:.4g}); TR / L-BFGS: "
-                     f"{summary['tr_newton_cg_over_lbfgs']:.3f}")
+                     f"{summary['tr_newton_cg_over_lbfgs']:.3f}; TR / the fastest peer: "
+                     f"{summary['tr_newton_cg_over_fastest_peer']:.3f} "
+                     f"({', '.join(map(str, summary['fastest_peer']))})")
     if "regression" in summary:
         r = summary["regression"]
-        lines.append(f"regression task: TR-Newton-CG / Adam {r['tr_newton_cg_over_adam']:.3f}, "
-                     f"with variable projection {r['tr_newton_cg_projected_over_adam']:.3f} "
+        projected = r.get("tr_newton_cg_projected_over_adam")
+        lines.append(f"regression task: TR-Newton-CG / Adam {r['tr_newton_cg_over_adam']:.3f}"
+                     + ("" if projected is None else
+                        f", with variable projection {projected:.3f}")
+                     + f"; TR / the fastest peer {r['tr_newton_cg_over_fastest_peer']:.3f} "
+                     f"({', '.join(map(str, r['fastest_peer']))}) "
                      f"(target loss {r['target_loss']:.4g})")
     lines += ["", "| optimizer | seed | s to target | iterations | gradients | Hessian actions | "
-              "work | final loss | stop | test accuracy |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "work | final loss | stop | test accuracy | final gradient norm |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     acc = summary.get("test_accuracy_mean", {})
     for r in summary["runs"]:
         s = "—" if r["seconds_to_target"] is None else f"{r['seconds_to_target']:.2f}"
         a = f"{acc[r['optimizer']]:.4f} (mean)" if r["optimizer"] in acc else "—"
         lines.append(f"| {r['optimizer']} | {r['seed']} | {s} | {r['iterations']} | "
                      f"{r['gradients']} | {r['hessian_actions']} | {r['work']} | "
-                     f"{r['final_loss']:.4g} | {r['reason']} | {a} |")
+                     f"{r['final_loss']:.4g} | {r['reason']} | {a} | {_g(r)} |")
     if "baseline_logistic_accuracy_mean" in summary:
         lines.append(f"\nlogistic regression on the pixels: "
                      f"{summary['baseline_logistic_accuracy_mean']:.4f}")
     return "\n".join(lines) + "\n"
+
+
+def _g(row):
+    g = row.get("final_gradient_norm")
+    return "—" if g is None else f"{g:.3g}"
 
 
 def plot(runs, path):

@@ -25,7 +25,8 @@ Start here (the README's example; ``tests/test_readme.py`` runs both)::
     solver = pdeopt.TrustRegionNewtonCG(
         Jhat,
         parameters={"max_it": 20, "max_seconds": 600},         # the outer loop
-        hessian=pdeopt.SubsampledHessian(0.1, pdeopt.GaussNewtonHessian()),  # a tenth
+        hessian=pdeopt.SubsampledHessian(0.05, pdeopt.GaussNewtonHessian(),  # a twentieth,
+                                         krylov_limit=1),                    # one CG step
         preconditioner=pdeopt.LMVMPC(),                        # also the trust-region norm
         solver_parameters={"ksp_max_it": 30, "monitor": None},  # the KSP; print per iteration
         checkpoint="ckpt")                                     # the state, after every step

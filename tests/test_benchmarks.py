@@ -72,13 +72,17 @@ def test_optimizers_benchmark_writes_b5(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     # schema smoke checks: the summary has every figure and every run
     assert {"target_loss", "tr_newton_cg_over_adam", "tr_newton_cg_over_lbfgs",
+            "tr_newton_cg_over_fastest_peer", "fastest_peer", "at_equal_work",
             "test_accuracy_mean", "baseline_logistic_accuracy_mean", "runs"} <= set(summary)
     names = [r["optimizer"] for r in summary["runs"]]
-    assert {"tr_newton_cg", "tr_newton_cg_projected", "adam", "lbfgs", "tao_ntr",
-            "tao_lmvm", "regression_tr_newton_cg", "regression_tr_newton_cg_projected",
-            "regression_adam", "regression_lbfgs"} <= set(names)
-    assert {"target_loss", "tr_newton_cg_over_adam",
+    peers = {"adam", "lbfgs", "tao_ntr", "tao_lmvm", "scipy_trust_krylov", "scipy_trust_ncg"}
+    assert {"tr_newton_cg", "tr_newton_cg_projected", "tr_newton_cg_to_minimum",
+            "scipy_trust_krylov_to_minimum", *peers, "regression_tr_newton_cg",
+            "regression_tr_newton_cg_projected",
+            *(f"regression_{p}" for p in peers)} <= set(names)
+    assert {"target_loss", "tr_newton_cg_over_adam", "tr_newton_cg_over_fastest_peer",
             "tr_newton_cg_projected_over_adam"} <= set(summary["regression"])
+    assert set(summary["fastest_peer"]) <= peers | {None}
     for r in summary["runs"]:
         assert set(r) >= {"optimizer", "seed", "seconds_to_target", "iterations", "gradients",
                           "hessian_actions", "final_loss"}
@@ -99,9 +103,12 @@ def test_optimizers_benchmark_writes_b5(tmp_path):
     for r in summary["runs"]:
         if r["optimizer"].endswith("adam"):
             assert r["iterations"] == 8
-        else:  # the trust regions, TAO and L-BFGS: at most ci's 3 iterations
+        elif r["optimizer"].endswith("_to_minimum"):  # no target: they stop at ci's work, 12
+            assert r["reason"] == "DIVERGED_MAXWORK" and r["work"] >= 12, r
+        else:  # the trust regions, TAO, SciPy and L-BFGS: at most ci's 3 iterations
             assert r["iterations"] <= 3, r["optimizer"]
         assert math.isfinite(r["final_loss"]) and r["work"] > 0
+        assert r["final_gradient_norm"] > 0
     # the table has one row per run, in order, with its stop reason
     lines = (out / "table.md").read_text().splitlines()
     assert lines[0].startswith("B5")

@@ -188,6 +188,56 @@ def test_subsampled_gauss_newton_model_trains_at_a_fraction_of_the_work():
             <= whole + 0.4 * (2 * c.hessian_actions + 2 * draws) + 1e-12)
 
 
+def test_growing_sample_becomes_the_whole_batch_and_lifts_the_krylov_limit(tmp_path):
+    """f_k = min(1, f_0 gamma^(k - k_0)): one Krylov iteration per subproblem while the model is
+    a sample's, the KSP's own limit and no more draws once it is the whole batch's; a resumed
+    solve grows the sample alike."""
+    _, _, Jhat, theta = make_problem("parabolic")
+
+    def hessian():
+        return SubsampledHessian(0.2, GaussNewtonHessian(), growth=2.0, growth_from=2,
+                                 krylov_limit=1)
+
+    assert [hessian().fraction_at(k) for k in (0, 2, 3, 4, 5)] == [0.2, 0.2, 0.4, 0.8, 1.0]
+    h = hessian()
+    result = TrustRegionNewtonCG(Jhat, parameters={"max_it": 10, "gatol": 0.0},
+                                 hessian=h, preconditioner=LMVMPC(),
+                                 solver_parameters={"ksp_rtol": 1e-12}).solve(theta)
+    accepted_at, sampled = 0, []
+    for entry in result.history[1:]:
+        sampled.append(h.fraction_at(accepted_at) < 1)
+        if entry["accepted"]:
+            accepted_at = entry["iteration"]
+        if sampled[-1]:
+            assert entry["ksp_iterations"] <= 1
+    assert any(sampled) and not all(sampled)
+    whole = [e["ksp_iterations"] for e, s in zip(result.history[1:], sampled) if not s]
+    assert max(whole) > 1  # the whole batch's model: CG runs to its tolerance
+    assert h.current_fraction == 1.0 and h._sample is None
+    # the counts: the whole batch's actions are the functional's, not counted twice
+    c = result.counts
+    assert c.gauss_newton == c.ksp_iterations
+    # resumed half-way, the same path
+    first = TrustRegionNewtonCG(Jhat, parameters={"max_it": 4, "gatol": 0.0}, hessian=hessian(),
+                                preconditioner=LMVMPC(), solver_parameters={"ksp_rtol": 1e-12},
+                                checkpoint=tmp_path / "ckpt").solve(theta)
+    assert first.iterations == 4
+    resumed = TrustRegionNewtonCG(Jhat, parameters={"max_it": 10, "gatol": 0.0},
+                                  hessian=hessian(), preconditioner=LMVMPC(),
+                                  solver_parameters={"ksp_rtol": 1e-12},
+                                  checkpoint=tmp_path / "ckpt").solve(resume=True)
+    assert [e["objective"] for e in resumed.history] == pytest.approx(
+        [e["objective"] for e in result.history], rel=1e-10)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"growth": 0.5}, "growth"), ({"growth_from": -1}, "growth_from"),
+    ({"krylov_limit": 0}, "krylov_limit"), ({"krylov_limit": 1.5}, "krylov_limit")])
+def test_sample_growth_is_checked(kwargs, match):
+    with pytest.raises(pdeopt.OptionError, match=match):
+        SubsampledHessian(0.5, **kwargs)
+
+
 def test_resume_without_checkpoint_is_an_error(tmp_path, network_problem):
     Jhat = network_problem[2]
     with pytest.raises(pdeopt.CheckpointError, match="no checkpoint"):

@@ -91,9 +91,11 @@ class Subproblem(abc.ABC):
         """Prepare to solve with the model Hessian ``H`` (a PETSc Python Mat)."""
 
     @abc.abstractmethod
-    def solve(self, action, g: np.ndarray, radius: float, rtol: float | None) -> Step:
+    def solve(self, action, g: np.ndarray, radius: float, rtol: float | None,
+              max_it: int | None = None) -> Step:
         r"""The step for the gradient ``g`` within ``radius``; ``action(v)`` is :math:`Hv` (and
-        ``H``'s point is set); ``rtol`` is the forcing term (``None``: the solver's own)."""
+        ``H``'s point is set); ``rtol`` is the forcing term (``None``: the solver's own);
+        at most ``max_it`` iterations (``None``: the solver's own limit)."""
 
     def initial_radius(self, g: np.ndarray) -> float:
         r""":math:`\Delta_0` when none is given: :math:`\|g\|` (Euclidean)."""
@@ -159,11 +161,11 @@ class KSPSubproblem(Subproblem):
         if self.ksp.getPC().getType() not in ("none", "python"):
             raise OptionError("give the preconditioner as an object (preconditioner=...), "
                               "not as pc_type: it also defines the trust-region norm.")
-        self._rtol = self.ksp.getTolerances()[0]
+        self._rtol, self._max_it = (self.ksp.getTolerances()[i] for i in (0, 3))
         self._rhs, self._p = H.createVecs()
 
     def fingerprint(self):
-        return {"name": self.name, "ksp_max_it": self.ksp.getTolerances()[3],
+        return {"name": self.name, "ksp_max_it": self._max_it,
                 "ksp_rtol": self._rtol}
 
     def initial_radius(self, g):
@@ -174,10 +176,11 @@ class KSPSubproblem(Subproblem):
         self.ksp.getPC().apply(self._rhs, z)
         return float(np.sqrt(max(self._rhs.dot(z), 0.0))) or 1.0
 
-    def solve(self, action, g, radius, rtol):
-        if rtol is not None:
-            _, atol, dtol, max_it = self.ksp.getTolerances()
-            self.ksp.setTolerances(rtol=rtol, atol=atol, divtol=dtol, max_it=max_it)
+    def solve(self, action, g, radius, rtol, max_it=None):
+        _, atol, dtol, _ = self.ksp.getTolerances()
+        self.ksp.setTolerances(rtol=self._rtol if rtol is None else rtol, atol=atol, divtol=dtol,
+                               max_it=self._max_it if max_it is None else min(self._max_it,
+                                                                              max_it))
         if _libpetsc.KSPCGSetRadius(self.ksp.handle, radius):
             raise ConvergenceError(f"KSPCGSetRadius({radius}) failed for KSP type "
                                    f"{self.ksp.getType()}.")
@@ -248,8 +251,9 @@ class CappedCGSubproblem(Subproblem):
                               f"({sorted(solver_parameters)}); give max_it to "
                               f"CappedCGSubproblem.")
 
-    def solve(self, action, g, radius, rtol):
-        kind, d, Hd, its = capped_cg(action, g, self.epsilon, self.zeta, max_it=self.max_it,
+    def solve(self, action, g, radius, rtol, max_it=None):
+        max_it = self.max_it if max_it is None else min(self.max_it, max_it)
+        kind, d, Hd, its = capped_cg(action, g, self.epsilon, self.zeta, max_it=max_it,
                                      radius=radius)
         norm_d = float(np.linalg.norm(d))
         if kind in ("SOL", "BOUNDARY"):

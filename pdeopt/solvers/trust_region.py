@@ -336,7 +336,7 @@ class TrustRegionNewtonCG:
             eta = self._forcing(state, gnorm)
             if step is None:
                 step = self.subproblem.solve(lambda v: self.hessian.action(theta, v), g,
-                                             state.radius, eta)
+                                             state.radius, eta, self.hessian.krylov_limit)
             self._extra += Counts(ksp_iterations=step.iterations)
             if step.failed:
                 reason = TerminationReason.DIVERGED_LINEAR_SOLVE
