@@ -24,6 +24,8 @@ endif
 PYTEST := python -m pytest
 
 B5_SIZE ?= full
+# all, peers (the demo's trust region and its peers only) or targets (Adam's runs only)
+B5_ROWS ?= all
 
 .PHONY: env test lint demo demos bench reproduce-optimizers reproduce-parallel \
 	reproduce-analysis reproduce-calibration reproduce-calibration-large docs \
@@ -60,7 +62,7 @@ bench: env
 	$(RUN) python benchmarks/derivative_cost.py --size M --json
 
 reproduce-optimizers: env
-	$(RUN) python benchmarks/optimizers.py --size $(B5_SIZE) --resume
+	$(RUN) python benchmarks/optimizers.py --size $(B5_SIZE) --rows $(B5_ROWS) --resume
 
 # Observed orders of the five schemes, the i.i.d.-controls counter-example and the transport
 # demo's stability margins (about 10 minutes; resumable).

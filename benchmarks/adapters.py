@@ -4,9 +4,10 @@ Each returns a record: ``theta`` (the point reached), ``curve`` (``(seconds, los
 every evaluation or iteration, seconds from the first objective evaluation), ``iterations``,
 ``gradients``, ``hessian_actions``, ``work``, ``reason`` (why it stopped, a PETSc-style
 name) and ``gradient_norm`` (where it stopped). Every optimizer runs on the task's reduced
-functional: pdeopt's sweeps, so that they differ in their algorithm only. Work is counted in forward+adjoint equivalents: a gradient is 2, a Hessian or
-Gauss-Newton action 2 (a tangent-linear and a reverse sweep), an objective alone 1; a sweep over
-a subsample of the batch counts its fraction.
+functional: pdeopt's sweeps, so that they differ in their algorithm only. Work is counted in
+forward+adjoint equivalents: a gradient is 2, a Hessian or Gauss-Newton action 2 (a
+tangent-linear and a reverse sweep), an objective alone 1; a sweep over a subsample of the
+batch counts its fraction.
 
 The pdeopt solvers are constructed in :func:`run_trust_region` and :func:`run_tao` only, and
 their results read there and in :func:`_record` only; SciPy's in :func:`run_scipy`, torch's in
