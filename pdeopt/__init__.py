@@ -40,17 +40,19 @@ import firedrake  # noqa: F401  (initialises PETSc before petsc4py is imported)
 from pdeopt.allocator import keep_freed_memory
 
 # Errors: every failure names its cause and a remedy.
-from pdeopt.errors import (CheckpointError, ConvergenceError, InputError, OptionError,
-                           PdeoptError)
+from pdeopt.errors import (CheckpointError, ControlDomainError, ConvergenceError, InputError,
+                           OptionError, PdeoptError)
 # Data as fields on the grid.
 from pdeopt.data import (AdvectionData, Dataset, RegressionData, advection_data, cfl_steps,
                          courant_number, diffusion_reaction_data, front_profile, load_digits)
 # The network: grid, stencil operators, schemes, activations, readouts.
 from pdeopt.model import (ACTIVATIONS, GRID_BASIS, GRID_SHIFTS, MESH_BASIS, SCHEMES,
-                          FieldMisfit, ForwardEulerScheme, IMEXScheme, LeapfrogScheme,
-                          LinearReadout, Model, Network, ParabolicScheme, PixelGrid,
-                          PooledClassifier, ProbeRegression, Readout, SmoothReLU, Softplus, Tanh,
-                          VerletScheme, activation_by_name, assemble_operators)
+                          DelayedPerceptron, DelayForcing, DelayScheme, FieldMisfit,
+                          ForwardEulerScheme, HutchinsonLaw, IMEXScheme, LeapfrogScheme,
+                          LinearReadout, MackeyGlassLaw, Model, Network, ParabolicScheme,
+                          PixelGrid, PointDomain, PooledClassifier, ProbeRegression, Readout,
+                          SmoothReLU, Softplus, Tanh, VerletScheme, activation_by_name,
+                          assemble_operators)
 # The optimal-control problem: reduced functionals on arrays, the regulariser, checks.
 from pdeopt.problem import (ArrayFunctional, Counts, EnsembleReducedFunctional,
                             ProjectedReducedFunctional, ReducedFunctional, Regularizer,
@@ -79,13 +81,15 @@ __all__ = [
     "keep_freed_memory",
     # errors
     "PdeoptError", "InputError", "OptionError", "ConvergenceError", "CheckpointError",
+    "ControlDomainError",
     # data
     "Dataset", "RegressionData", "load_digits", "diffusion_reaction_data",
     "AdvectionData", "advection_data", "cfl_steps", "courant_number", "front_profile",
     # the network
     "PixelGrid", "assemble_operators", "GRID_BASIS", "GRID_SHIFTS", "MESH_BASIS",
     "ForwardEulerScheme", "ParabolicScheme", "LeapfrogScheme", "IMEXScheme", "VerletScheme",
-    "SCHEMES",
+    "SCHEMES", "PointDomain", "DelayScheme", "DelayForcing", "DelayedPerceptron",
+    "MackeyGlassLaw", "HutchinsonLaw",
     "Tanh", "SmoothReLU", "Softplus", "ACTIVATIONS", "activation_by_name", "Network",
     "Readout", "LinearReadout", "PooledClassifier", "ProbeRegression", "FieldMisfit", "Model",
     # the problem

@@ -98,7 +98,7 @@ BAD_CONSTRUCTORS = {
             fd.FunctionSpace(fd.UnitSquareMesh(3, 3, comm=MPI.COMM_SELF), "CG", 1),
             basis=("I", "dxy")), InputError, "need a PixelGrid"),
     "domain an array": (lambda p: pdeopt.assemble_operators(np.zeros((8, 8))), InputError,
-                        "domain=.*PixelGrid or a Firedrake FunctionSpace"),
+                        "domain=.*PixelGrid, a Firedrake FunctionSpace or a PointDomain"),
     "domain a P2 space": (
         lambda p: pdeopt.assemble_operators(
             fd.FunctionSpace(fd.UnitSquareMesh(3, 3, comm=MPI.COMM_SELF), "CG", 2)),

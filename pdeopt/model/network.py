@@ -6,9 +6,10 @@ r"""A network as a discretised differential equation, with its four sweeps.
     u_{k+1} = \Phi_h(u_k, u_{k-1}; \theta_k),\ k = 0, \dots, N-1,
 
 with the opening layer lifting the input channels to :math:`C` (:math:`\sigma_0` the identity
-or an activation) and :math:`\Phi_h` a :class:`~pdeopt.model.schemes.Scheme`. The sweeps store
-every state (store-all): the forward states and records, the tangent-linear states and the
-adjoints that the second-order adjoint sweep reads. Nothing is recomputed for a Hessian action.
+or an activation; without a lift :math:`u_0 = x`) and :math:`\Phi_h` a
+:class:`~pdeopt.model.schemes.Scheme`. The sweeps store every state (store-all): the forward
+states and records, the tangent-linear states and the adjoints that the second-order adjoint
+sweep reads. Nothing is recomputed for a Hessian action.
 """
 
 from collections import namedtuple
@@ -20,7 +21,7 @@ from pdeopt.checks import integer, real
 from pdeopt.data.validation import shown
 from pdeopt.errors import InputError
 from pdeopt.model.activation import Activation, check_activation
-from pdeopt.model.control import ControlLayout, LayerControl
+from pdeopt.model.control import ControlLayout
 from pdeopt.model.schemes.scheme import Scheme
 from pdeopt.model.stencil import contract, mix
 from pdeopt.parallel import raise_collectively
@@ -48,14 +49,26 @@ class Network:
     depth
         :math:`N \ge 1`, the number of layers (time steps; an integer).
     in_channels
-        Channels of the input (1 for grey images; an integer :math:`\ge 1`).
+        Channels of the input (an integer :math:`\ge 1`): 1 for grey images by default; without
+        a lift, the scheme's :meth:`~pdeopt.model.schemes.Scheme.input_channels` (the default).
     opening_activation
         :math:`\sigma_0`: ``None`` for a linear lift, or an
         :class:`~pdeopt.model.activation.Activation` (Ruthotto & Haber's opening layer).
+    lift
+        ``True``: the opening layer lifts the input (controls ``opening.weight``,
+        ``opening.bias``). ``False``: the input is the initial state, :math:`u_0 = x` (an
+        ODE's initial value, a delay equation's history), and there is no opening control.
+    autonomous
+        ``False``: each layer has its own controls, blocks ``layers.<field>`` with a leading
+        axis of length :math:`N`. ``True``: one set for every layer, blocks
+        ``forcing.<field>`` without it, :math:`F(u;\theta)` a time-independent law (a neural
+        ODE's or DDE's right-hand side), its derivative the sum over the layers. Controls the
+        layers share in any case (a learned delay) are the blocks ``scheme.<field>``.
     """
 
-    def __init__(self, scheme: Scheme, channels: int, depth: int, in_channels: int = 1,
-                 opening_activation: Activation | None = None):
+    def __init__(self, scheme: Scheme, channels: int, depth: int, in_channels: int | None = None,
+                 opening_activation: Activation | None = None, *, lift: bool = True,
+                 autonomous: bool = False):
         if not isinstance(scheme, Scheme):
             raise InputError(f"Network: scheme={shown(scheme)} must be a Scheme; build one, e.g. "
                              f"pdeopt.ParabolicScheme(ops, pdeopt.Tanh(), step=1.0 / depth).")
@@ -63,20 +76,43 @@ class Network:
                          remedy="the state needs at least one channel")
         self.N = integer("Network", "depth", depth, low=1,
                          remedy="a network has at least one layer (time step)")
+        for name, flag in (("lift", lift), ("autonomous", autonomous)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise InputError(f"Network: {name}={shown(flag)} must be True or False.")
+        scheme.check_depth(self.N)
+        self.lift, self.autonomous = bool(lift), bool(autonomous)
+        state_channels = scheme.input_channels(self.C)
+        if in_channels is None:
+            in_channels = 1 if lift else state_channels
         self.c_in = integer("Network", "in_channels", in_channels, low=1,
                             remedy="the input has at least one channel (1 for grey images)")
+        if not lift and self.c_in != state_channels:
+            raise InputError(f"Network: without a lift the input is the initial state, "
+                             f"{state_channels} channels for {type(scheme).__name__}, but "
+                             f"in_channels={self.c_in}; pass in_channels={state_channels} or "
+                             f"lift=True.")
         if opening_activation is not None:
+            if not lift:
+                raise InputError("Network: opening_activation needs the opening layer; pass "
+                                 "lift=True or opening_activation=None.")
             check_activation("Network", "opening_activation", opening_activation)
         self.scheme = scheme
         self.ops = scheme.forcing.ops
         self.opening_activation = opening_activation
         S = self.ops.S
-        # one control set per layer: (N, S, C, C); P sets (a Verlet pair): (N, P, S, C, C)
-        sets = () if scheme.control_sets == 1 else (scheme.control_sets,)
-        self.layout = ControlLayout([
-            ("opening.weight", (S, self.C, self.c_in)), ("opening.bias", (self.C,)),
-            ("layers.weight", (self.N,) + sets + (S, self.C, self.C)),
-            ("layers.bias", (self.N,) + sets + (self.C,))])
+        blocks = [("opening.weight", (S, self.C, self.c_in)),
+                  ("opening.bias", (self.C,))] if lift else []
+        #: ``(block name, one value per layer?)`` for each field of ``scheme.control_type``.
+        self.control_fields = []
+        for field, shape in scheme.control_blocks(self.C):
+            name, per_layer = ((f"forcing.{field}", False) if autonomous
+                               else (f"layers.{field}", True))
+            blocks.append((name, ((self.N,) if per_layer else ()) + tuple(shape)))
+            self.control_fields.append((name, per_layer))
+        for field, shape in scheme.shared_blocks(self.C):
+            blocks.append((f"scheme.{field}", tuple(shape)))
+            self.control_fields.append((f"scheme.{field}", False))
+        self.layout = ControlLayout(blocks)
 
     @property
     def comm(self) -> MPI.Comm:
@@ -92,7 +128,8 @@ class Network:
         """Random controls for this network's layout (same on every rank for the same ``rng``).
 
         The opening and layer mixing matrices are normal with variance ``scale**2 / (S c)``,
-        ``c`` the input channels of the layer (its fan-in is ``S c``); the biases are zero.
+        ``c`` the input channels of the layer (its fan-in is ``S c``); the biases are zero
+        (:meth:`~pdeopt.model.schemes.Scheme.initial_layer_controls`).
         ``scale`` is finite and non-negative.
         """
         if not isinstance(rng, np.random.Generator):
@@ -100,17 +137,29 @@ class Network:
                              f"numpy.random.Generator; pass np.random.default_rng(seed).")
         scale = real("Network.initial_controls", "scale", scale, low=0.0,
                      remedy="the mixing matrices' standard deviation is scale / sqrt(fan-in)")
-        S = self.ops.S
         theta = np.zeros(self.layout.size)
         v = self.layout.views(theta)
-        W0, W = v["opening.weight"], v["layers.weight"]
-        W0[...] = scale / np.sqrt(S * self.c_in) * rng.standard_normal(W0.shape)
+        if self.lift:
+            W0 = v["opening.weight"]
+            W0[...] = scale / np.sqrt(self.ops.S * self.c_in) * rng.standard_normal(W0.shape)
         # One draw for every layer: controls smooth in time, so R's time term starts at zero.
-        W[...] = scale / np.sqrt(S * self.C) * rng.standard_normal(W.shape[1:])
+        values = self.scheme.initial_layer_controls(rng, scale, self.C) + \
+            self.scheme.initial_shared_controls(self.C)
+        for (name, _), value in zip(self.control_fields, values):
+            v[name][...] = value
         return theta
 
     def _layer(self, v, k):
-        return LayerControl(v["layers.weight"][k], v["layers.bias"][k])
+        return self.scheme.control_type(*(v[name][k] if per_layer else v[name]
+                                          for name, per_layer in self.control_fields))
+
+    def _store(self, g, k, th_bar):
+        """Layer ``k``'s control derivative into the views ``g`` (summed into shared blocks)."""
+        for (name, per_layer), value in zip(self.control_fields, th_bar):
+            if per_layer:
+                g[name][k] = value
+            else:
+                g[name] += value
 
     def check_input(self, x: np.ndarray) -> None:
         """Reject an input block that is not ``(n_owned, batch, in_channels)`` with
@@ -136,9 +185,12 @@ class Network:
                 store: bool = True) -> tuple[np.ndarray, Trajectory | None]:
         """Run the network; return ``(u_N, trajectory)`` (trajectory ``None`` unless ``store``)."""
         v = self.layout.views(theta)
-        Yx = self.ops.forward.spread(x)
-        z0 = mix(Yx, v["opening.weight"])
-        z0 += v["opening.bias"]
+        if self.lift:
+            Yx = self.ops.forward.spread(x)
+            z0 = mix(Yx, v["opening.weight"])
+            z0 += v["opening.bias"]
+        else:
+            Yx, z0 = None, np.asarray(x, dtype=float)
         if self.opening_activation is None:
             u0, z0 = z0, None
         else:
@@ -158,10 +210,13 @@ class Network:
         r"""Tangent-linear sweep: return :math:`\dot u_N` and the stored tangent states and
         records."""
         v, vd = self.layout.views(theta), self.layout.views(theta_dot)
-        u0_dot = self._opening_tlm(vd, traj)
-        if traj.opening is not None:
-            u0_dot *= self.opening_activation.derivative(traj.opening)
-        sd = self.scheme.start(u0_dot)
+        if self.lift:
+            u0_dot = self._opening_tlm(vd, traj)
+            if traj.opening is not None:
+                u0_dot *= self.opening_activation.derivative(traj.opening)
+            sd = self.scheme.start(u0_dot)
+        else:  # the input is data: its tangent is zero
+            sd = tuple(np.zeros_like(a) for a in traj.states[0])
         tlm_states, tlm_records = [sd], []
         for k in range(self.N):
             sd, rec = self.scheme.step_tlm(k, traj.states[k], traj.records[k], self._layer(v, k),
@@ -184,12 +239,12 @@ class Network:
             lams[k] = lam
             lam, th_bar = self.scheme.step_adjoint(k, traj.states[k], traj.records[k],
                                                    self._layer(v, k), lam)
-            g["layers.weight"][k] = th_bar.weight
-            g["layers.bias"][k] = th_bar.bias
+            self._store(g, k, th_bar)
         lam0 = self.scheme.start_adjoint(lam)
-        z0_bar = lam0 if traj.opening is None else \
-            lam0 * self.opening_activation.derivative(traj.opening)
-        self._opening_adjoint(g, traj, z0_bar)
+        if self.lift:
+            z0_bar = lam0 if traj.opening is None else \
+                lam0 * self.opening_activation.derivative(traj.opening)
+            self._opening_adjoint(g, traj, z0_bar)
         self.comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
         return grad, Adjoints(lams, lam0)
 
@@ -204,8 +259,10 @@ class Network:
             mu, th_hat = self.scheme.step_soa(
                 k, traj.states[k], traj.records[k], self._layer(v, k), tlm_traj.states[k],
                 tlm_traj.records[k], self._layer(vd, k), lams.layers[k], mu)
-            h["layers.weight"][k] = th_hat.weight
-            h["layers.bias"][k] = th_hat.bias
+            self._store(h, k, th_hat)
+        if not self.lift:
+            self.comm.Allreduce(MPI.IN_PLACE, hess, op=MPI.SUM)
+            return hess
         mu0 = self.scheme.start_adjoint(mu)
         if traj.opening is None:
             z0_hat = mu0  # z0 is linear in (W0, b0) for fixed data

@@ -50,6 +50,7 @@ from petsc4py import PETSc
 from pdeopt.data.validation import shown
 from pdeopt.errors import InputError, OptionError
 from pdeopt.model.grid import PixelGrid
+from pdeopt.model.point import PointDomain
 from pdeopt.model.stencil import StencilStack
 
 __all__ = ["OperatorSet", "assemble_operators", "GRID_BASIS", "GRID_SHIFTS", "MESH_BASIS",
@@ -95,13 +96,19 @@ class OperatorSet:
     cell_size : tuple of float or None
         The pixel size :math:`(h_x, h_y)` on a :class:`~pdeopt.model.grid.PixelGrid`, ``None``
         on any other mesh.
+    length_scales : tuple of float
+        The lengths :math:`(h_x, h_y)` the operators are scaled by (:math:`\delta_x = h_x
+        M^{-1}B_x`, the Laplacian by :math:`h_xh_y`): the cell size on a grid, the mean cell
+        width on a mesh, 1 on a point.
     """
 
     def __init__(self, space: WithGeometry, names: Sequence[str], mats: list[PETSc.Mat],
                  mass: np.ndarray, comm: MPI.Comm,
-                 cell_size: tuple[float, float] | None = None):
+                 cell_size: tuple[float, float] | None = None,
+                 length_scales: tuple[float, float] = (1.0, 1.0)):
         self.space = space
         self.cell_size = None if cell_size is None else tuple(float(h) for h in cell_size)
+        self.length_scales = tuple(float(h) for h in length_scales)
         self.names = tuple(names)
         self.mats = mats
         self.mass = mass
@@ -143,8 +150,9 @@ def assemble_operators(domain: PixelGrid | WithGeometry,
     Parameters
     ----------
     domain
-        A :class:`PixelGrid` (all of :data:`GRID_BASIS` available) or a scalar continuous
-        :math:`P_1`/:math:`Q_1` ``FunctionSpace`` on any mesh (only :data:`MESH_BASIS`).
+        A :class:`PixelGrid` (all of :data:`GRID_BASIS` available), a scalar continuous
+        :math:`P_1`/:math:`Q_1` ``FunctionSpace`` on any mesh (only :data:`MESH_BASIS`), or a
+        :class:`~pdeopt.model.point.PointDomain` (only the identity ``"I"``).
     basis
         Names of the operators, in order, at least one, each once: from :data:`GRID_BASIS` (the
         default on a grid), :data:`GRID_SHIFTS` and ``"laplace"`` on a grid, from
@@ -152,6 +160,8 @@ def assemble_operators(domain: PixelGrid | WithGeometry,
         :class:`~pdeopt.errors.OptionError`; a grid operator on another mesh, an
         :class:`~pdeopt.errors.InputError`.
     """
+    if isinstance(domain, PointDomain):
+        return _point_operators(domain, basis)
     V, (hx, hy), available = _domain(domain)
     basis = _basis(basis, domain, available)
     comm = V.mesh().comm
@@ -181,7 +191,20 @@ def assemble_operators(domain: PixelGrid | WithGeometry,
         X, Y = factors[0][a], factors[1][b]
         mats.append(X.copy() if b == 0 else (Y.copy() if a == 0 else X.matMult(Y)))
     return OperatorSet(V, basis, mats, mass, comm,
-                       cell_size=domain.cell_size if isinstance(domain, PixelGrid) else None)
+                       cell_size=domain.cell_size if isinstance(domain, PixelGrid) else None,
+                       length_scales=(hx, hy))
+
+
+def _point_operators(domain: PointDomain, basis) -> OperatorSet:
+    """The identity on one point: the :math:`DG_0` mass of the single unit cell."""
+    if basis is not None and tuple(basis) != ("I",):
+        raise InputError(f"assemble_operators: basis={shown(basis)} on a PointDomain; a point "
+                         f"has no neighbours, so its only operator is the identity: basis=('I',) "
+                         f"or None.")
+    u, v = fd.TrialFunction(domain.V), fd.TestFunction(domain.V)
+    ident = fd.assemble(u * v * fd.dx, mat_type="aij").petscmat
+    mass = fd.assemble(v * fd.dx).dat.data_ro.copy()
+    return OperatorSet(domain.V, ("I",), [ident], mass, domain.comm)
 
 
 def _domain(domain) -> tuple[WithGeometry, tuple[float, float], tuple[str, ...]]:
@@ -189,8 +212,9 @@ def _domain(domain) -> tuple[WithGeometry, tuple[float, float], tuple[str, ...]]
     if isinstance(domain, PixelGrid):
         return domain.V, domain.cell_size, tuple(GRID_BASIS) + tuple(GRID_SHIFTS) + ("laplace",)
     if not isinstance(domain, WithGeometry):
-        raise InputError(f"assemble_operators: domain={shown(domain)} must be a PixelGrid or a "
-                         f"Firedrake FunctionSpace; build a grid with pdeopt.PixelGrid(nx, ny).")
+        raise InputError(f"assemble_operators: domain={shown(domain)} must be a PixelGrid, a "
+                         f"Firedrake FunctionSpace or a PointDomain; build a grid with "
+                         f"pdeopt.PixelGrid(nx, ny).")
     element = domain.ufl_element()
     if domain.value_shape != () or element.family() not in ("Lagrange", "Q") \
             or element.degree() != 1:

@@ -147,12 +147,17 @@ class TorchTwin:
     def output(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         r""":math:`u_N` for ``theta`` (flat tensor) and images ``x`` ``(B, c_in, ny, nx)``."""
         v = self._views(theta)
-        u = self.L(x, v["opening.weight"]) + v["opening.bias"][None, :, None, None]
-        opening = self.model.network.opening_activation
-        if opening is not None:
-            u = opening.torch(u)
-        W, b = v["layers.weight"], v["layers.bias"]
+        net = self.model.network
+        if net.lift:
+            u = self.L(x, v["opening.weight"]) + v["opening.bias"][None, :, None, None]
+            if net.opening_activation is not None:
+                u = net.opening_activation.torch(u)
+        else:
+            u = x
         h, name = self.scheme.h, self.scheme.name
+        if name == "delay":
+            return self._delay(u, v)
+        W, b = v["layers.weight"], v["layers.bias"]
         if name == "verlet":
             return self._verlet(u, W, b)
         p = u
@@ -190,6 +195,41 @@ class TorchTwin:
             z = z - (1.5 if k == 0 else 1.0) * h * self.K_star(a, W[k, 1])
         return y
 
+    def _delay(self, u: torch.Tensor, v: dict) -> torch.Tensor:
+        r"""The delay layers :math:`u_{k+1} = u_k + hF(u_k, v_k)` on a ring of states,
+        :math:`v_k = (1 - s)u_{k-m} + s u_{k-m-1}`, for the
+        :class:`~pdeopt.model.delay_forcing.DelayedPerceptron`
+        :math:`F = \sigma(L(u;A) + L(v;B) + b)E^T + c`."""
+        scheme, net = self.scheme, self.model.network
+        f = scheme.forcing
+        if not hasattr(f, "present"):
+            raise InputError(f"the torch twin has no delay forcing {type(f).__name__}; it "
+                             f"mirrors the DelayedPerceptron.")
+        L, h = scheme.ring, scheme.h
+        if scheme.history == "constant":
+            ring = [u] * L
+        else:
+            C = u.shape[1] // L
+            ring = [u[:, j * C:(j + 1) * C] for j in range(L)]
+        for k in range(self.N):
+            th = {field: (v[name][k] if per_layer else v[name]) for (name, per_layer), field
+                  in zip(net.control_fields, scheme.control_type._fields)}
+            if scheme.learned:
+                d = th["delay"][0] / h
+                m = int(np.floor(float(d)))
+                s = d - m
+                delayed = (1 - s) * ring[-1 - m] + s * ring[-2 - m]
+            else:
+                delayed = ring[-1 - scheme.delay]
+            z = self.L(delayed, th["B"]) + th["b"][None, :, None, None]
+            if f.present:
+                z = z + self.L(ring[-1], th["A"])
+            a = self.sigma.torch(z)
+            if f.H is not None:
+                a = torch.einsum("bhyx,ch->bcyx", a, th["E"]) + th["c"][None, :, None, None]
+            ring = ring[1:] + [ring[-1] + h * a]
+        return ring[-1]
+
     def logits(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The classifier's logits ``(B, K)``: pooled features of :math:`u_N`, then ``W F + c``."""
         v = self._views(theta)
@@ -213,7 +253,7 @@ class TorchTwin:
         if r is None:
             return torch.zeros((), dtype=theta.dtype)
         v = self._views(theta)
-        R = 0.5 * r.alpha * torch.sum(theta * theta)
+        R = 0.5 * r.alpha * torch.sum(torch.as_tensor(r.decayed) * theta * theta)
         for name in r.layer_blocks:
             d = v[name][1:] - v[name][:-1]
             R = R + 0.5 * r.beta / r.h * torch.sum(d * d)

@@ -12,9 +12,12 @@ class Regularizer:
     + \frac{\beta}{2h}\sum_{k}\|\theta_{k+1}-\theta_k\|^2`.
 
     The time-smoothness term acts on the layer controls (``layers.*`` blocks, stacked over
-    k); the weight decay on every control. :math:`R = \tfrac12\theta^T H_R\theta` is quadratic,
-    :math:`H_R = \alpha I + \tfrac\beta h (\Delta_k \otimes I)` with :math:`\Delta_k` the graph
-    Laplacian of the path :math:`0, \dots, N-1`: SPD and block-tridiagonal in k.
+    k); the weight decay on every control but the scheme's physical parameters (``scheme.*``
+    blocks, a learned delay), which it would bias towards zero. :math:`R =
+    \tfrac12\theta^T H_R\theta` is quadratic, :math:`H_R = \alpha P + \tfrac\beta h
+    (\Delta_k \otimes I)` with :math:`P` the projection on the decayed entries and
+    :math:`\Delta_k` the graph Laplacian of the path :math:`0, \dots, N-1`: SPD (on the
+    decayed entries) and block-tridiagonal in k.
 
     Parameters
     ----------
@@ -32,10 +35,15 @@ class Regularizer:
         self.layout, self.h = model.layout, float(model.network.step)
         self.alpha, self.beta = float(alpha), float(beta)
         self.layer_blocks = [n for n in self.layout.names if n.startswith("layers.")]
+        #: 1 on the decayed entries, 0 on the ``scheme.*`` blocks.
+        self.decayed = np.ones(self.layout.size)
+        for name in self.layout.names:
+            if name.startswith("scheme."):
+                self.decayed[self.layout.slice(name)] = 0.0
 
     def hessian_action(self, theta_dot: np.ndarray) -> np.ndarray:
         r""":math:`H_R\dot\theta`."""
-        out = self.alpha * theta_dot
+        out = self.alpha * self.decayed * theta_dot
         v, o = self.layout.views(theta_dot), self.layout.views(out)
         c = self.beta / self.h
         for name in self.layer_blocks:
@@ -49,7 +57,7 @@ class Regularizer:
     def hessian_coo(self):
         """:math:`H_R` as global ``(rows, cols, values)`` triplets, for assembly by PETSc."""
         n = self.layout.size
-        rows, cols, vals = [np.arange(n)], [np.arange(n)], [np.full(n, self.alpha)]
+        rows, cols, vals = [np.arange(n)], [np.arange(n)], [self.alpha * self.decayed]
         c = self.beta / self.h
         for name in self.layer_blocks:
             shape = self.layout.shapes[self.layout.names.index(name)]

@@ -37,7 +37,8 @@ import numpy as np
 
 from pdeopt.checks import instance
 from pdeopt.control_vec import create_control_vec
-from pdeopt.errors import CheckpointError, ConvergenceError, InputError, OptionError
+from pdeopt.errors import (CheckpointError, ControlDomainError, ConvergenceError, InputError,
+                           OptionError)
 from pdeopt.problem.array_functional import ArrayFunctional
 from pdeopt.problem.counts import Counts
 from pdeopt.solvers.checkpoint import OptimizerCheckpoint
@@ -450,14 +451,15 @@ class TrustRegionNewtonCG:
         return max(min(eta, p.eta_max), 1e-12)
 
     def _objective(self, theta):
-        r""":math:`\hat J(\theta)`; ``inf`` where it is not finite or a solve inside it (an
-        implicit layer's) diverged, so that a trial point there is a rejected step."""
+        r""":math:`\hat J(\theta)`; ``inf`` where it is not finite, a solve inside it (an
+        implicit layer's) diverged or the controls leave the model's domain (a learned delay
+        out of range), so that a trial point there is a rejected step."""
         if not np.all(np.isfinite(theta)):  # a step that overflowed
             return np.inf
         with np.errstate(all="ignore"):
             try:
                 f = float(self.Jhat.objective(theta))
-            except ConvergenceError:
+            except (ConvergenceError, ControlDomainError):
                 f = np.inf
         return f if np.isfinite(f) else np.inf
 

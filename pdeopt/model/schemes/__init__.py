@@ -6,8 +6,11 @@ from pdeopt.model.schemes.parabolic import ParabolicScheme  # noqa: F401
 from pdeopt.model.schemes.leapfrog import LeapfrogScheme  # noqa: F401
 from pdeopt.model.schemes.imex import IMEXScheme  # noqa: F401
 from pdeopt.model.schemes.verlet import VerletScheme  # noqa: F401
+from pdeopt.model.schemes.delay import DelayScheme  # noqa: F401
 from pdeopt.model.registry import Registry
 
-#: The schemes by :attr:`Scheme.name`; an unknown name is an OptionError listing the known ones.
+#: The schemes built from operators, an activation and a step, by :attr:`Scheme.name`; an
+#: unknown name is an OptionError listing the known ones. (A :class:`DelayScheme` is built
+#: from a delay forcing and a delay.)
 SCHEMES = Registry("scheme", (ForwardEulerScheme, ParabolicScheme, LeapfrogScheme, IMEXScheme,
                               VerletScheme))

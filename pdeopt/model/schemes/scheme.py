@@ -14,9 +14,12 @@ need as an argument and keep nothing between calls (the network's store-all swee
 ``step_soa(k, state, record, th, state_dot, tlm_record, th_dot, lam_next, mu_next)``
     ``-> (mu, th_hat)``, the second-order adjoint step: the tangent of ``step_adjoint``.
 
-``th`` is the layer's :class:`~pdeopt.model.control.LayerControl`; a scheme with
+``th`` is the layer's control, a :attr:`Scheme.control_type` namedtuple of the fields of
+:meth:`Scheme.control_blocks` (each layer's own) and :meth:`Scheme.shared_blocks` (one for all
+layers, a learned delay); ``th_bar`` and ``th_hat`` have the same structure. The default is the
+:class:`~pdeopt.model.control.LayerControl` ``(weight, bias)``; a scheme with
 :attr:`Scheme.control_sets` ``P > 1`` (Verlet: 2) gets it with a leading set axis of length
-``P`` and returns ``th_bar`` and ``th_hat`` in that shape.
+``P``.
 """
 
 import numpy as np
@@ -56,16 +59,52 @@ class Scheme:
     #: continuous-time control, in units of :math:`h`: :math:`\theta_{k,s} =
     #: \theta_s(t_k + o_s h)`.
     control_offsets = (0.0,)
+    #: The namedtuple the kernels receive a layer's control in: one field per block of
+    #: :meth:`control_blocks`, then of :meth:`shared_blocks`.
+    control_type = LayerControl
+    #: The class of forcing the scheme steps.
+    forcing_type = Forcing
 
     def __init__(self, forcing: Forcing, step: float):
         owner = type(self).__name__
-        if not isinstance(forcing, Forcing):
-            raise InputError(f"{owner}: forcing={shown(forcing)} must be a Forcing "
-                             f"(pdeopt.model.forcing).")
+        if not isinstance(forcing, self.forcing_type):
+            raise InputError(f"{owner}: forcing={shown(forcing)} must be a "
+                             f"{self.forcing_type.__name__} ({self.forcing_type.__module__}).")
         self.forcing = forcing
         self.h = real(owner, "step", step, low=0.0, low_open=True,
                       remedy="the time step is h = T/N > 0 for a final time T and N layers, "
                              "e.g. step=1.0/depth")
+
+    def control_blocks(self, channels: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """``(field, shape)`` of each layer's own controls: ``weight`` ``(P..., S, C, C)`` and
+        ``bias`` ``(P..., C)`` (``P`` the :attr:`control_sets` when above 1)."""
+        sets = () if self.control_sets == 1 else (self.control_sets,)
+        S, C = self.forcing.ops.S, channels
+        return (("weight", sets + (S, C, C)), ("bias", sets + (C,)))
+
+    def shared_blocks(self, channels: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """``(field, shape)`` of the controls all layers share (none by default)."""
+        return ()
+
+    def initial_layer_controls(self, rng: np.random.Generator, scale: float,
+                               channels: int) -> list[np.ndarray]:
+        """One layer's initial controls, in the order of :meth:`control_blocks` (every layer
+        starts from the same draw): mixing matrices normal with variance
+        ``scale**2 / (S C)``, biases zero."""
+        (_, w), (_, b) = self.control_blocks(channels)
+        S = self.forcing.ops.S
+        return [scale / np.sqrt(S * channels) * rng.standard_normal(w), np.zeros(b)]
+
+    def initial_shared_controls(self, channels: int) -> list[np.ndarray]:
+        """The initial values of :meth:`shared_blocks`."""
+        return []
+
+    def input_channels(self, channels: int) -> int:
+        """Channels of the network input when it is the initial state itself (no lift)."""
+        return channels
+
+    def check_depth(self, depth: int) -> None:
+        """Reject a network depth the scheme cannot step (an :class:`InputError`)."""
 
     def start(self, u0: np.ndarray) -> tuple:
         """The state tuple of layer 0 from the lifted input ``u0``."""
