@@ -44,7 +44,8 @@ from pdeopt.errors import (CheckpointError, ControlDomainError, ConvergenceError
                            OptionError, PdeoptError)
 # Data as fields on the grid.
 from pdeopt.data import (AdvectionData, Dataset, RegressionData, advection_data, cfl_steps,
-                         courant_number, diffusion_reaction_data, front_profile, load_digits)
+                         courant_number, diffusion_reaction_data, front_profile, integrate_delay,
+                         load_digits)
 # The network: grid, stencil operators, schemes, activations, readouts.
 from pdeopt.model import (ACTIVATIONS, GRID_BASIS, GRID_SHIFTS, MESH_BASIS, SCHEMES,
                           DelayedPerceptron, DelayForcing, DelayScheme, FieldMisfit,
@@ -85,6 +86,7 @@ __all__ = [
     # data
     "Dataset", "RegressionData", "load_digits", "diffusion_reaction_data",
     "AdvectionData", "advection_data", "cfl_steps", "courant_number", "front_profile",
+    "integrate_delay",
     # the network
     "PixelGrid", "assemble_operators", "GRID_BASIS", "GRID_SHIFTS", "MESH_BASIS",
     "ForwardEulerScheme", "ParabolicScheme", "LeapfrogScheme", "IMEXScheme", "VerletScheme",

@@ -77,7 +77,7 @@ mpi() {
 petsc4py() { "${PIP[@]}" --no-build-isolation --no-binary petsc4py petsc4py; }
 
 PYTHON_PACKAGES="firedrake pyadjoint-ad torch scikit-learn matplotlib mpi-pytest pytest \
-hypothesis flake8 optuna PyNomadBBO Py-BOBYQA"
+hypothesis flake8 optuna PyNomadBBO Py-BOBYQA jitcdde"
 python_packages() { "${PIP[@]}" $PYTHON_PACKAGES; }
 PYTHON_KEY=$(cat "$CONSTRAINTS" <(echo "$PYTHON_PACKAGES") | sha256sum | cut -c1-12)
 
