@@ -28,7 +28,7 @@ B5_SIZE ?= full
 B5_ROWS ?= all
 
 .PHONY: env test lint demo demos bench reproduce-optimizers reproduce-parallel \
-	reproduce-analysis reproduce-calibration reproduce-calibration-large docs \
+	reproduce-analysis reproduce-calibration reproduce-calibration-large reproduce-delay docs \
 	clean-results
 
 # bootstrap.sh is idempotent: every stage already built is skipped in well under a second.
@@ -55,6 +55,7 @@ demos: env
 	$(RUN) python demos/surrogate/surrogate.py
 	$(RUN) python demos/transport/transport.py
 	$(RUN) python demos/calibration/calibration.py
+	$(RUN) python demos/delay/delay.py
 
 bench: env
 	$(RUN) python benchmarks/roofline.py --json
@@ -78,6 +79,11 @@ reproduce-calibration: env
 # configuration (about an hour on 2 cores; resumable from the same database).
 reproduce-calibration-large: env
 	$(RUN) $(MPIEXEC) python benchmarks/calibration.py --study large
+
+# Delay networks (demos/delay): the integrator against jitcdde, a learned delay, a law at
+# unseen delays; one process (a point is not partitioned), about a minute.
+reproduce-delay: env
+	$(RUN) python demos/delay/delay.py
 
 reproduce-parallel: env
 	$(RUN) mpiexec -n 2 --bind-to none python benchmarks/parallel.py --size M

@@ -49,15 +49,15 @@ from pdeopt.data import (AdvectionData, Dataset, RegressionData, advection_data,
 # The network: grid, stencil operators, schemes, activations, readouts.
 from pdeopt.model import (ACTIVATIONS, GRID_BASIS, GRID_SHIFTS, MESH_BASIS, SCHEMES,
                           DelayedPerceptron, DelayForcing, DelayScheme, FieldMisfit,
-                          ForwardEulerScheme, HutchinsonLaw, IMEXScheme, LeapfrogScheme,
-                          LinearReadout, MackeyGlassLaw, Model, Network, ParabolicScheme,
-                          PixelGrid, PointDomain, PooledClassifier, ProbeRegression, Readout,
-                          SmoothReLU, Softplus, Tanh, VerletScheme, activation_by_name,
-                          assemble_operators)
+                          ForwardEulerScheme, HutchinsonLaw, HybridDelayLaw, IMEXScheme,
+                          LeapfrogScheme, LinearReadout, MackeyGlassLaw, Model, Network,
+                          ParabolicScheme, PixelGrid, PointDomain, PooledClassifier,
+                          ProbeRegression, Readout, SmoothReLU, Softplus, Tanh, VerletScheme,
+                          activation_by_name, assemble_operators)
 # The optimal-control problem: reduced functionals on arrays, the regulariser, checks.
 from pdeopt.problem import (ArrayFunctional, Counts, EnsembleReducedFunctional,
                             ProjectedReducedFunctional, ReducedFunctional, Regularizer,
-                            dot_test, member_slice, taylor_check)
+                            SumFunctional, dot_test, member_slice, taylor_check)
 # Analysis: the linear stability of the layers and their consistency under refinement.
 from pdeopt.analysis import (ConsistencyStudy, ControlPath, LayerStability, StabilityReport,
                              consistency_study, independent_path, smooth_path,
@@ -91,12 +91,13 @@ __all__ = [
     "PixelGrid", "assemble_operators", "GRID_BASIS", "GRID_SHIFTS", "MESH_BASIS",
     "ForwardEulerScheme", "ParabolicScheme", "LeapfrogScheme", "IMEXScheme", "VerletScheme",
     "SCHEMES", "PointDomain", "DelayScheme", "DelayForcing", "DelayedPerceptron",
-    "MackeyGlassLaw", "HutchinsonLaw",
+    "MackeyGlassLaw", "HutchinsonLaw", "HybridDelayLaw",
     "Tanh", "SmoothReLU", "Softplus", "ACTIVATIONS", "activation_by_name", "Network",
     "Readout", "LinearReadout", "PooledClassifier", "ProbeRegression", "FieldMisfit", "Model",
     # the problem
     "ArrayFunctional", "ReducedFunctional", "EnsembleReducedFunctional", "member_slice",
-    "ProjectedReducedFunctional", "Regularizer", "Counts", "taylor_check", "dot_test",
+    "ProjectedReducedFunctional", "SumFunctional", "Regularizer", "Counts", "taylor_check",
+    "dot_test",
     # analysis
     "stability_report", "step_bound", "stability_column", "StabilityReport", "LayerStability",
     "consistency_study", "ConsistencyStudy", "ControlPath", "smooth_path", "independent_path",

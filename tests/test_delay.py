@@ -229,3 +229,44 @@ def test_point_domain_errors():
 def test_point_domain_is_not_partitioned():
     with pytest.raises(pdeopt.InputError, match="ensemble"):
         pdeopt.PointDomain(comm=MPI.COMM_WORLD)
+
+
+def test_one_law_at_two_delays():
+    """A SumFunctional of two models with the same autonomous law at delays 1 and 3: its
+    gradient is the sum of theirs, and its Taylor remainders fall at rates 2 and 3."""
+    ops = pdeopt.assemble_operators(pdeopt.PointDomain(comm=MPI.COMM_SELF))
+    forcing = pdeopt.DelayedPerceptron(ops, pdeopt.Tanh(), hidden=5)
+    rng = np.random.default_rng(4)
+    x = 1.0 + 0.3 * rng.standard_normal((1, 6, 1))
+    parts = []
+    for m in (1, 3):
+        net = pdeopt.Network(pdeopt.DelayScheme(forcing, step=0.5, delay=m), channels=1,
+                             depth=6, lift=False, autonomous=True)
+        model = pdeopt.Model(net, pdeopt.FieldMisfit(ops, channels=1))
+        parts.append(pdeopt.ReducedFunctional(model, x, x + 0.1, None,
+                                              theta=model.initial_controls(seed=1)))
+    Jhat = pdeopt.SumFunctional(parts)
+    theta = parts[0].point
+    assert np.allclose(Jhat.gradient(theta), parts[0].gradient(theta) + parts[1].gradient(theta),
+                       rtol=0, atol=1e-15)
+    assert_taylor_rates(pdeopt.taylor_check(Jhat, theta, _direction(Jhat, 3)))
+    with pytest.raises(pdeopt.InputError, match="share one control vector"):
+        pdeopt.SumFunctional([parts[0], make_delay_problem(0)[2]])
+
+
+def test_hybrid_law_on_a_mesh():
+    """Known diffusion plus a learned pointwise reaction of (u, v): exact derivatives."""
+    grid = pdeopt.PixelGrid(6, comm=MPI.COMM_SELF)
+    diffusion = pdeopt.HutchinsonLaw(pdeopt.assemble_operators(grid, basis=("I", "laplace")),
+                                     diffusivity=0.05, rate=0.0)
+    pointwise = pdeopt.assemble_operators(grid, basis=("I",))
+    law = pdeopt.HybridDelayLaw(diffusion, pdeopt.DelayedPerceptron(pointwise, pdeopt.Tanh(),
+                                                                    hidden=4))
+    net = pdeopt.Network(pdeopt.DelayScheme(law, step=0.1, delay=2, history="input"),
+                         channels=1, depth=5, lift=False, autonomous=True)
+    model = pdeopt.Model(net, pdeopt.FieldMisfit(pointwise, channels=1))
+    rng = np.random.default_rng(5)
+    x = 1.0 + 0.2 * rng.standard_normal((pointwise.n_owned, 3, 3))
+    Jhat = pdeopt.ReducedFunctional(model, x, 1.0 + 0.1 * rng.standard_normal(
+        (pointwise.n_owned, 3, 1)), None, theta=model.initial_controls(seed=3))
+    assert_taylor_rates(pdeopt.taylor_check(Jhat, Jhat.point, _direction(Jhat, 6)))

@@ -9,6 +9,7 @@ import runpy
 from collections import namedtuple
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mpi4py import MPI
 
@@ -78,11 +79,30 @@ def check_calibration(summary, out):
     assert rows == 3 * 4 + 2
 
 
+def check_delay(summary, out):
+    assert {"integrator_order", "mackey_glass", "hopf_threshold_ratio", "lyapunov_margin_ratio",
+            "learned_delay_rel_error", "learned_delay_iterations", "wall_seconds"} <= set(summary)
+    # explicit Euler against jitcdde: first order
+    assert 0.95 < summary["integrator_order"] < 1.05
+    mg = summary["mackey_glass"]
+    assert set(mg["forecast_rel_error"]) == {"17", "25"}
+    # one delay period ahead the law trained at 5 and 10 follows the trajectory at 17
+    assert mg["forecast_rel_error_one_period"]["17"] < 0.2
+    assert mg["lyapunov_exponent"]["true"] > 0  # chaotic at tau = 17
+    # the learned delay does not move away from the true one (15 -> 17: 11.8 %)
+    assert summary["learned_delay_rel_error"] <= 2 / 17 + 1e-3
+    # the true discrete model's threshold lies near r tau = pi/2, the learned one's near it
+    assert abs(summary["hopf_threshold"]["true"] / (np.pi / 2) - 1) < 0.05
+    assert abs(summary["hopf_threshold_ratio"] - 1) < 0.1
+    assert (out / "forecast.png").stat().st_size > 0
+
+
 DIGITS = Demo("digits", "demo", {}, check_digits)
 SURROGATE = Demo("surrogate", "surrogate", {}, check_surrogate)
 TRANSPORT = Demo("transport", "transport", {}, check_transport)
 CALIBRATION = Demo("calibration", "calibration_demo", {}, check_calibration)
-SERIAL_DEMOS = [DIGITS, SURROGATE, TRANSPORT, CALIBRATION]
+DELAY = Demo("delay", "delay", {}, check_delay)
+SERIAL_DEMOS = [DIGITS, SURROGATE, TRANSPORT, CALIBRATION, DELAY]
 PARALLEL_DEMOS = [DIGITS,  # the mesh partitioned over both ranks
                   DIGITS._replace(env={"PDEOPT_DEMO_MEMBERS": "2"}),  # a start per rank
                   SURROGATE, TRANSPORT]

@@ -28,7 +28,8 @@ from pdeopt.errors import InputError
 from pdeopt.model.activation import Activation, check_activation
 from pdeopt.model.operators import OperatorSet
 
-__all__ = ["DelayForcing", "DelayedPerceptron", "MackeyGlassLaw", "HutchinsonLaw"]
+__all__ = ["DelayForcing", "DelayedPerceptron", "MackeyGlassLaw", "HutchinsonLaw",
+           "HybridDelayLaw"]
 
 #: No controls: the control of a known law.
 NoControl = namedtuple("NoControl", [])
@@ -310,7 +311,8 @@ class HutchinsonLaw(DelayForcing):
     operators
         An :class:`~pdeopt.model.operators.OperatorSet` whose basis holds ``"laplace"``.
     diffusivity, rate
-        :math:`D \ge 0` and :math:`r > 0`.
+        :math:`D \ge 0` and :math:`r \ge 0` (:math:`r = 0`: the diffusion alone, the known
+        part of a :class:`HybridDelayLaw`).
     """
 
     def __init__(self, operators: OperatorSet, diffusivity: float = 0.01, rate: float = 1.0):
@@ -321,8 +323,8 @@ class HutchinsonLaw(DelayForcing):
                              f"'laplace'; assemble them with basis=('I', 'laplace').")
         self.D = real(owner, "diffusivity", diffusivity, low=0.0,
                       remedy="a diffusivity is non-negative")
-        self.r = real(owner, "rate", rate, low=0.0, low_open=True,
-                      remedy="the growth rate r is positive")
+        self.r = real(owner, "rate", rate, low=0.0,
+                      remedy="the growth rate r is non-negative (0: diffusion alone)")
         s = operators.names.index("laplace")
         hx, hy = operators.length_scales
         # L(u; Phi) with Phi = (D / (hx hy)) e_laplace: the pixel-unit Laplacian rescaled
@@ -357,3 +359,69 @@ class HutchinsonLaw(DelayForcing):
         u_hat = self.r * ((1.0 - v) * F_hat - v_dot * F_bar)
         v_hat = -self.r * (u * F_hat + u_dot * F_bar)
         return self._laplace_T(F_hat, out=u_hat), v_hat, NoControl()
+
+
+class HybridDelayLaw(DelayForcing):
+    r"""A known law plus a learned term, :math:`F(u, v;\theta) = G(u, v) + f_\theta(u, v)`:
+    a hybrid model (the Hutchinson equation's diffusion known, its reaction learned).
+
+    The kernels are the sums of the two forcings'; the controls are the learned term's.
+
+    Parameters
+    ----------
+    known
+        A control-free :class:`DelayForcing` :math:`G` (e.g. a :class:`HutchinsonLaw` with
+        ``rate`` the reaction to drop, or its diffusion alone).
+    learned
+        A :class:`DelayForcing` :math:`f_\theta` on the same points (its operators may be a
+        different basis of the same mesh: a pointwise law uses ``basis=("I",)``).
+    """
+
+    def __init__(self, known: DelayForcing, learned: DelayForcing):
+        owner = type(self).__name__
+        for name, f in (("known", known), ("learned", learned)):
+            if not isinstance(f, DelayForcing):
+                raise InputError(f"{owner}: {name}={shown(f)} must be a DelayForcing.")
+        if known.control_blocks(1):
+            raise InputError(f"{owner}: the known law {type(known).__name__} has controls; "
+                             f"put every learned term in `learned`.")
+        if known.ops.n_owned != learned.ops.n_owned:
+            raise InputError(f"{owner}: the two laws live on different points; assemble both "
+                             f"operator sets on one mesh.")
+        super().__init__(learned.ops, owner=owner)
+        self.known, self.learned = known, learned
+        self.control_type = learned.control_type
+
+    def control_blocks(self, channels):
+        return self.learned.control_blocks(channels)
+
+    def initial_controls(self, rng, scale, channels):
+        return self.learned.initial_controls(rng, scale, channels)
+
+    @staticmethod
+    def _add(a, b):
+        return b if a is None else (a if b is None else a + b)
+
+    def __call__(self, u, v, th):
+        G, zg = self.known(u, v, None)
+        F, zf = self.learned(u, v, th)
+        F += G
+        return F, (zg, zf)
+
+    def tlm(self, u, v, z, th, u_dot, v_dot, th_dot):
+        G, zg = self.known.tlm(u, v, z[0], None, u_dot, v_dot, None)
+        F, zf = self.learned.tlm(u, v, z[1], th, u_dot, v_dot, th_dot)
+        F += G
+        return F, (zg, zf)
+
+    def adjoint(self, u, v, z, th, F_bar):
+        ug, vg, _ = self.known.adjoint(u, v, z[0], None, F_bar)
+        uf, vf, th_bar = self.learned.adjoint(u, v, z[1], th, F_bar)
+        return self._add(ug, uf), vg + vf, th_bar
+
+    def soa(self, u, v, z, th, u_dot, v_dot, z_dot, th_dot, F_bar, F_hat):
+        ug, vg, _ = self.known.soa(u, v, z[0], None, u_dot, v_dot, z_dot[0], None, F_bar,
+                                   F_hat)
+        uf, vf, th_hat = self.learned.soa(u, v, z[1], th, u_dot, v_dot, z_dot[1], th_dot, F_bar,
+                                          F_hat)
+        return self._add(ug, uf), vg + vf, th_hat

@@ -12,3 +12,4 @@ from pdeopt.problem.state_array import StateArray  # noqa: F401
 from pdeopt.problem.verification import dot_test, taylor_check  # noqa: F401
 from pdeopt.problem.variable_projection import ProjectedReducedFunctional  # noqa: F401
 from pdeopt.problem.ensemble import EnsembleReducedFunctional, member_slice  # noqa: F401
+from pdeopt.problem.sum_functional import SumFunctional  # noqa: F401

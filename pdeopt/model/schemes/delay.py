@@ -119,8 +119,11 @@ class DelayScheme(Scheme):
         return channels * (self.ring if self.history == "input" else 1)
 
     def check_depth(self, depth):
+        """With a constant history a delay of at least ``depth`` layers would only ever see
+        :math:`u_0`; a history through the input may reach past the network (each window then
+        reads its delayed states from its own history)."""
         reach = self.max_delay if self.learned else self.delay
-        if reach >= depth:
+        if self.history == "constant" and reach >= depth:
             what = "the largest delay max_delay" if self.learned else "the delay"
             raise InputError(f"DelayScheme: {what} of {reach:g} layers is not shorter than the "
                              f"network's {depth} layers, so every delayed state would be "
