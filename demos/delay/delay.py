@@ -30,10 +30,13 @@
 # 4. learns the reaction of the delayed Hutchinson equation on a mesh from data at two stable
 #    delays and predicts the delay at which the homogeneous state starts to oscillate.
 #
-# Run it with `python demos/delay/delay.py`; `PDEOPT_DEMO_SIZE=ci` is the version the tests run.
+# Run it with `python demos/delay/delay.py` (`--hessian exact` trains with the exact Hessian
+# instead of Gauss–Newton, into `results/delay-exact/`); `PDEOPT_DEMO_SIZE=ci` is the version
+# the tests run.
 # `make reproduce-delay` writes `results/delay/summary.json` and the plots.
 
 # %%
+import argparse
 import os
 import time
 
@@ -42,8 +45,20 @@ from mpi4py import MPI
 
 import pdeopt
 
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--hessian", choices=("gauss-newton", "exact"), default="gauss-newton",
+                    help="the trust region's Hessian model in every training below")
+args, _ = parser.parse_known_args()
 CI = os.environ.get("PDEOPT_DEMO_SIZE") == "ci"
-OUT = pdeopt.results_dir("delay")
+OUT = pdeopt.results_dir("delay" if args.hessian == "gauss-newton" else "delay-exact")
+
+
+def hessian():
+    """The trust region's Hessian model (``--hessian``)."""
+    return pdeopt.GaussNewtonHessian() if args.hessian == "gauss-newton" else \
+        pdeopt.ExactHessian()
+
+
 start = time.perf_counter()
 comm = MPI.COMM_SELF  # a point is not partitioned: one process
 ops = pdeopt.assemble_operators(pdeopt.PointDomain(comm=comm))
@@ -143,7 +158,7 @@ Jhat = pdeopt.ReducedFunctional(model, x_train, y_train, pdeopt.Regularizer(mode
 path = [float(Jhat.point[tau_block][0])]
 solver = pdeopt.TrustRegionNewtonCG(
     Jhat, parameters={"max_it": 40 if CI else 200, "gatol": 1e-10},
-    hessian=pdeopt.GaussNewtonHessian(), solver_parameters={"ksp_max_it": 50},
+    hessian=hessian(), solver_parameters={"ksp_max_it": 50},
     callback=lambda it, theta, f, g: path.append(float(theta[tau_block][0])))
 result = solver.solve()
 path = np.array(path)
@@ -175,7 +190,7 @@ for tau_train in (5.0, 10.0):
                                             theta=law_model.initial_controls(seed=1)))
 law_fit = pdeopt.TrustRegionNewtonCG(
     pdeopt.SumFunctional(members), parameters={"max_it": 40 if CI else 300, "gatol": 1e-10},
-    hessian=pdeopt.GaussNewtonHessian(), solver_parameters={"ksp_max_it": 50}).solve()
+    hessian=hessian(), solver_parameters={"ksp_max_it": 50}).solve()
 theta_law = law_fit.theta
 pdeopt.print0(f"law trained at tau = 5, 10: {law_fit.iterations} iterations, "
               f"J = {law_fit.objective:.3e}")
@@ -287,7 +302,7 @@ for tau_train in (0.8, 1.2):
         theta=hybrid.initial_controls(seed=1)))
 reaction_fit = pdeopt.TrustRegionNewtonCG(
     pdeopt.SumFunctional(members), parameters={"max_it": 20 if CI else 100, "gatol": 1e-12},
-    hessian=pdeopt.GaussNewtonHessian(), solver_parameters={"ksp_max_it": 50}).solve()
+    hessian=hessian(), solver_parameters={"ksp_max_it": 50}).solve()
 pdeopt.print0(f"reaction learned from {x_w.shape[1]} windows per delay: "
               f"{reaction_fit.iterations} iterations, J = {reaction_fit.objective:.3e}")
 
