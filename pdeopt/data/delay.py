@@ -10,7 +10,7 @@ through the same kernels. The scheme is first order in :math:`h`
 
 import numpy as np
 
-from pdeopt.checks import integer, real
+from pdeopt.checks import real
 from pdeopt.errors import InputError
 from pdeopt.model.delay_forcing import DelayForcing
 from pdeopt.model.network import Network
@@ -52,8 +52,7 @@ def integrate_delay(law: DelayForcing, u0: np.ndarray, step: float, delay: float
     tau = real(owner, "delay", delay, low=0.0, remedy="a delay is non-negative")
     T = real(owner, "final_time", final_time, low=0.0, low_open=True,
              remedy="integrate over a positive time")
-    m, K = (integer(owner, name, int(round(x / h)), low=0) for name, x in
-            (("delay / step", tau), ("final_time / step", T)))
+    m, K = int(round(tau / h)), int(round(T / h))
     if abs(m * h - tau) > 1e-9 * max(tau, h) or abs(K * h - T) > 1e-9 * T:
         raise InputError(f"{owner}: delay={tau:g} and final_time={T:g} must be whole multiples "
                          f"of step={h:g} (the method of steps on the layer grid); choose "

@@ -193,8 +193,9 @@ class DelayedPerceptron(DelayForcing):
         a_dot = d1 * z_dot
         if self.H is None:
             return a_dot, z_dot
-        F_dot = self._out(a_dot, th_dot._replace(E=th.E))
-        F_dot += (_rows(a) @ th_dot.E.T).reshape(F_dot.shape)
+        # (a E^T + c)' = a_dot E^T + a E_dot^T + c_dot
+        F_dot = (_rows(a_dot) @ th.E.T + _rows(a) @ th_dot.E.T + th_dot.c).reshape(
+            a.shape[:-1] + (th.E.shape[0],))
         return F_dot, z_dot
 
     def _a_bar(self, a, th, F_bar):
@@ -268,31 +269,28 @@ class MackeyGlassLaw(DelayForcing):
                  remedy="the Mackey-Glass rates and exponent are positive")
             for name, value in (("beta", beta), ("gamma", gamma), ("n", n)))
 
-    def _g(self, v):
+    def _hill(self, v):
+        """:math:`w = |v|^n` and :math:`g'(v) = \beta(1 + (1 - n)w)/(1 + w)^2`."""
         w = np.abs(v) ** self.n
-        return self.beta * v / (1.0 + w), w
+        return w, self.beta * (1.0 + (1.0 - self.n) * w) / (1.0 + w) ** 2
 
     def __call__(self, u, v, th):
-        g, _ = self._g(v)
-        return g - self.gamma * u, None
-
-    def _dg(self, v):
-        w = np.abs(v) ** self.n
-        return self.beta * (1.0 + (1.0 - self.n) * w) / (1.0 + w) ** 2
+        return self.beta * v / (1.0 + np.abs(v) ** self.n) - self.gamma * u, None
 
     def tlm(self, u, v, z, th, u_dot, v_dot, th_dot):
-        return self._dg(v) * v_dot - self.gamma * u_dot, None
+        return self._hill(v)[1] * v_dot - self.gamma * u_dot, None
 
     def adjoint(self, u, v, z, th, F_bar):
-        return -self.gamma * F_bar, self._dg(v) * F_bar, NoControl()
+        return -self.gamma * F_bar, self._hill(v)[1] * F_bar, NoControl()
 
     def soa(self, u, v, z, th, u_dot, v_dot, z_dot, th_dot, F_bar, F_hat):
-        n, w = self.n, np.abs(v) ** self.n
-        # d/dv of beta (1 + (1-n) w)/(1 + w)^2, with dw/dv = n w / v
+        n = self.n
+        w, dg = self._hill(v)
+        # g'' = d/dv of g', with dw/dv = n |v|^(n-1) sign(v)
         dw = n * np.abs(v) ** (n - 1.0) * np.sign(v)
         d2g = self.beta * dw * ((1.0 - n) * (1.0 + w) - 2.0 * (1.0 + (1.0 - n) * w)) / \
             (1.0 + w) ** 3
-        return -self.gamma * F_hat, self._dg(v) * F_hat + d2g * v_dot * F_bar, NoControl()
+        return -self.gamma * F_hat, dg * F_hat + d2g * v_dot * F_bar, NoControl()
 
 
 class HutchinsonLaw(DelayForcing):
@@ -331,34 +329,30 @@ class HutchinsonLaw(DelayForcing):
         self._phi = np.zeros((operators.S, 1, 1))
         self._phi[s] = self.D / (hx * hy)
 
-    def _laplace(self, u, out=None):
+    def _laplace(self, u, out, stack=None):
+        r""":math:`D\Delta u` added to ``out`` (with ``stack=ops.transpose``, its transpose),
+        every sample and channel as one column of the stencil kernel."""
         n, B, C = u.shape
-        w = self.ops.forward.apply(u.reshape(n, B * C, 1), self._phi,
-                                   out=None if out is None else out.reshape(n, B * C, 1))
-        return w.reshape(u.shape)
-
-    def _laplace_T(self, u, out=None):
-        n, B, C = u.shape
-        w = self.ops.transpose.apply(u.reshape(n, B * C, 1), self._phi,
-                                     out=None if out is None else out.reshape(n, B * C, 1))
-        return w.reshape(u.shape)
+        stack = stack or self.ops.forward
+        return stack.apply(u.reshape(n, B * C, 1), self._phi,
+                           out=out.reshape(n, B * C, 1)).reshape(u.shape)
 
     def __call__(self, u, v, th):
         F = self.r * u * (1.0 - v)
-        return self._laplace(u, out=F), None
+        return self._laplace(u, F), None
 
     def tlm(self, u, v, z, th, u_dot, v_dot, th_dot):
         F_dot = self.r * (u_dot * (1.0 - v) - u * v_dot)
-        return self._laplace(u_dot, out=F_dot), None
+        return self._laplace(u_dot, F_dot), None
 
     def adjoint(self, u, v, z, th, F_bar):
         u_bar = self.r * (1.0 - v) * F_bar
-        return self._laplace_T(F_bar, out=u_bar), -self.r * u * F_bar, NoControl()
+        return self._laplace(F_bar, u_bar, self.ops.transpose), -self.r * u * F_bar, NoControl()
 
     def soa(self, u, v, z, th, u_dot, v_dot, z_dot, th_dot, F_bar, F_hat):
         u_hat = self.r * ((1.0 - v) * F_hat - v_dot * F_bar)
         v_hat = -self.r * (u * F_hat + u_dot * F_bar)
-        return self._laplace_T(F_hat, out=u_hat), v_hat, NoControl()
+        return self._laplace(F_hat, u_hat, self.ops.transpose), v_hat, NoControl()
 
 
 class HybridDelayLaw(DelayForcing):

@@ -260,16 +260,14 @@ class Network:
                 k, traj.states[k], traj.records[k], self._layer(v, k), tlm_traj.states[k],
                 tlm_traj.records[k], self._layer(vd, k), lams.layers[k], mu)
             self._store(h, k, th_hat)
-        if not self.lift:
-            self.comm.Allreduce(MPI.IN_PLACE, hess, op=MPI.SUM)
-            return hess
-        mu0 = self.scheme.start_adjoint(mu)
-        if traj.opening is None:
-            z0_hat = mu0  # z0 is linear in (W0, b0) for fixed data
-        else:
-            _, d1, d2 = self.opening_activation.jet(traj.opening)
-            z0_hat = d1 * mu0 + d2 * self._opening_tlm(vd, traj) * lams.opening
-        self._opening_adjoint(h, traj, z0_hat)
+        if self.lift:
+            mu0 = self.scheme.start_adjoint(mu)
+            if traj.opening is None:
+                z0_hat = mu0  # z0 is linear in (W0, b0) for fixed data
+            else:
+                _, d1, d2 = self.opening_activation.jet(traj.opening)
+                z0_hat = d1 * mu0 + d2 * self._opening_tlm(vd, traj) * lams.opening
+            self._opening_adjoint(h, traj, z0_hat)
         self.comm.Allreduce(MPI.IN_PLACE, hess, op=MPI.SUM)
         return hess
 
