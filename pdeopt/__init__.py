@@ -50,7 +50,8 @@ from pdeopt.data import (AdvectionData, Dataset, RegressionData, advection_data,
 from pdeopt.model import (ACTIVATIONS, GRID_BASIS, GRID_SHIFTS, MESH_BASIS, SCHEMES,
                           DelayedPerceptron, DelayForcing, DelayScheme, FieldMisfit,
                           ForwardEulerScheme, HutchinsonLaw, HybridDelayLaw, IMEXScheme,
-                          LeapfrogScheme, LinearReadout, MackeyGlassLaw, Model, Network,
+                          LeapfrogScheme, LinearDelayLaw, LinearReadout, MackeyGlassLaw, Model,
+                          Network,
                           ParabolicScheme, PixelGrid, PointDomain, PooledClassifier,
                           ProbeRegression, Readout, SmoothReLU, Softplus, Tanh, VerletScheme,
                           activation_by_name, assemble_operators)
@@ -58,10 +59,13 @@ from pdeopt.model import (ACTIVATIONS, GRID_BASIS, GRID_SHIFTS, MESH_BASIS, SCHE
 from pdeopt.problem import (ArrayFunctional, Counts, EnsembleReducedFunctional,
                             ProjectedReducedFunctional, ReducedFunctional, Regularizer,
                             SumFunctional, dot_test, member_slice, taylor_check)
-# Analysis: the linear stability of the layers and their consistency under refinement.
-from pdeopt.analysis import (ConsistencyStudy, ControlPath, LayerStability, StabilityReport,
-                             consistency_study, independent_path, smooth_path,
-                             stability_column, stability_report, step_bound)
+# Analysis: the linear stability of the layers, their consistency under refinement, and
+# learned Lyapunov-Krasovskii functionals of delay layers.
+from pdeopt.analysis import (ConsistencyStudy, ControlPath, KrasovskiiCertificate,
+                             LayerStability, LinearDelayEquation, LyapunovKrasovskiiFunctional,
+                             LyapunovKrasovskiiLoss, StabilityReport, certify,
+                             consistency_study, independent_path, smooth_path, stability_column,
+                             stability_report, step_bound)
 # Calibration: search spaces, the SQLite evaluation store, the backends.
 from pdeopt.calibration import (BobyqaBackend, Calibration, CalibrationResult, Categorical,
                                 Configuration, Constraint, Evaluation, EvaluationStore,
@@ -69,9 +73,9 @@ from pdeopt.calibration import (BobyqaBackend, Calibration, CalibrationResult, C
                                 Real, SearchSpace)
 # Solvers: trust-region Newton-CG with its strategies and preconditioners, and PETSc TAO.
 from pdeopt.solvers import (CappedCGSubproblem, ExactHessian, GaussNewtonHessian,
-                            KSPSubproblem, LMVMPC, LowRankPC, OptimizationResult, RegularizerPC,
-                            SubsampledHessian, TAOSolver, TerminationReason, TrustRegionNewtonCG,
-                            TrustRegionParameters)
+                            KSPSubproblem, LMVMPC, LowRankPC, LyapunovKrasovskiiPC,
+                            OptimizationResult, RegularizerPC, SubsampledHessian, TAOSolver,
+                            TerminationReason, TrustRegionNewtonCG, TrustRegionParameters)
 # Parallel output: rank 0 prints and writes.
 from pdeopt.parallel import print0, results_dir, write_json
 
@@ -91,7 +95,7 @@ __all__ = [
     "PixelGrid", "assemble_operators", "GRID_BASIS", "GRID_SHIFTS", "MESH_BASIS",
     "ForwardEulerScheme", "ParabolicScheme", "LeapfrogScheme", "IMEXScheme", "VerletScheme",
     "SCHEMES", "PointDomain", "DelayScheme", "DelayForcing", "DelayedPerceptron",
-    "MackeyGlassLaw", "HutchinsonLaw", "HybridDelayLaw",
+    "LinearDelayLaw", "MackeyGlassLaw", "HutchinsonLaw", "HybridDelayLaw",
     "Tanh", "SmoothReLU", "Softplus", "ACTIVATIONS", "activation_by_name", "Network",
     "Readout", "LinearReadout", "PooledClassifier", "ProbeRegression", "FieldMisfit", "Model",
     # the problem
@@ -101,6 +105,8 @@ __all__ = [
     # analysis
     "stability_report", "step_bound", "stability_column", "StabilityReport", "LayerStability",
     "consistency_study", "ConsistencyStudy", "ControlPath", "smooth_path", "independent_path",
+    "LinearDelayEquation", "LyapunovKrasovskiiFunctional", "LyapunovKrasovskiiLoss",
+    "LyapunovKrasovskiiPC", "KrasovskiiCertificate", "certify",
     # calibration
     "SearchSpace", "Integer", "Real", "Categorical", "Constraint", "Configuration",
     "Calibration", "CalibrationResult", "Evaluation", "Pruned", "EvaluationStore",

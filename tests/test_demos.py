@@ -95,6 +95,11 @@ def check_delay(summary, out):
     assert abs(summary["hopf_threshold"]["true"] / (np.pi / 2) - 1) < 0.05
     assert abs(summary["hopf_threshold_ratio"] - 1) < 0.1
     assert (out / "forecast.png").stat().st_size > 0
+    # the learned functional certifies most of the way to the layer's margin and nothing past
+    lk = summary["lyapunov_krasovskii"]
+    assert 0.5 * lk["discrete_margin"] < lk["certified_delay"] < lk["discrete_margin"]
+    assert summary["lyapunov_margin_ratio"] == lk["certified_delay"] / lk["exact_margin"]
+    assert lk["certified_past"] == 0 and (out / "lyapunov.png").stat().st_size > 0
 
 
 DIGITS = Demo("digits", "demo", {}, check_digits)

@@ -4,7 +4,8 @@ from pdeopt.model.activation import (ACTIVATIONS, Activation, SmoothReLU, Softpl
                                      Tanh, activation_by_name)
 from pdeopt.model.control import ControlLayout, LayerControl  # noqa: F401
 from pdeopt.model.delay_forcing import (DelayForcing, DelayedPerceptron,  # noqa: F401
-                                        HutchinsonLaw, HybridDelayLaw, MackeyGlassLaw)
+                                        HutchinsonLaw, HybridDelayLaw, LinearDelayLaw,
+                                        MackeyGlassLaw)
 from pdeopt.model.grid import PixelGrid  # noqa: F401
 from pdeopt.model.point import PointDomain  # noqa: F401
 from pdeopt.model.model import Model  # noqa: F401

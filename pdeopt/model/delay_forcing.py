@@ -28,8 +28,8 @@ from pdeopt.errors import InputError
 from pdeopt.model.activation import Activation, check_activation
 from pdeopt.model.operators import OperatorSet
 
-__all__ = ["DelayForcing", "DelayedPerceptron", "MackeyGlassLaw", "HutchinsonLaw",
-           "HybridDelayLaw"]
+__all__ = ["DelayForcing", "DelayedPerceptron", "LinearDelayLaw", "MackeyGlassLaw",
+           "HutchinsonLaw", "HybridDelayLaw"]
 
 #: No controls: the control of a known law.
 NoControl = namedtuple("NoControl", [])
@@ -245,6 +245,38 @@ class DelayedPerceptron(DelayForcing):
             out["A"] += G
         out["b"] = _sum(zeta)
         return u_hat, v_hat, self.control_type(**out)
+
+
+class LinearDelayLaw(DelayForcing):
+    r"""The linear delay equation :math:`F(x, x_\tau) = -a x - b x_\tau`, pointwise, no
+    controls: stable exactly for :math:`\tau < \arccos(-a/b)/\sqrt{b^2 - a^2}` when
+    :math:`b > |a|` (:class:`~pdeopt.analysis.lyapunov_krasovskii.LinearDelayEquation`).
+
+    Parameters
+    ----------
+    operators
+        The :class:`~pdeopt.model.operators.OperatorSet` of the domain.
+    a, b
+        The real coefficients.
+    """
+
+    def __init__(self, operators: OperatorSet, a: float, b: float):
+        super().__init__(operators)
+        self.a, self.b = (real(type(self).__name__, name, value,
+                               remedy="the coefficients are finite reals")
+                          for name, value in (("a", a), ("b", b)))
+
+    def __call__(self, u, v, th):
+        return -self.a * u - self.b * v, None
+
+    def tlm(self, u, v, z, th, u_dot, v_dot, th_dot):
+        return -self.a * u_dot - self.b * v_dot, None
+
+    def adjoint(self, u, v, z, th, F_bar):
+        return -self.a * F_bar, -self.b * F_bar, NoControl()
+
+    def soa(self, u, v, z, th, u_dot, v_dot, z_dot, th_dot, F_bar, F_hat):
+        return -self.a * F_hat, -self.b * F_hat, NoControl()
 
 
 class MackeyGlassLaw(DelayForcing):

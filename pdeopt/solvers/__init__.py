@@ -3,7 +3,8 @@
 from pdeopt.solvers.checkpoint import OptimizerCheckpoint  # noqa: F401
 from pdeopt.solvers.hessian_model import (ExactHessian, GaussNewtonHessian,  # noqa: F401
                                           HessianModel, SubsampledHessian)
-from pdeopt.solvers.preconditioners import (LMVMPC, LowRankPC, RegularizerPC,  # noqa: F401
+from pdeopt.solvers.preconditioners import (LMVMPC, LowRankPC,  # noqa: F401
+                                            LyapunovKrasovskiiPC, RegularizerPC,
                                             TrustRegionPC)
 from pdeopt.solvers.reasons import TerminationReason  # noqa: F401
 from pdeopt.solvers.reduced_hessian import ReducedHessian  # noqa: F401
