@@ -135,7 +135,7 @@ class StencilStack:
             if a is not None and (a.shape != shape or a.dtype != np.float64):
                 raise ValueError(f"the fused kernel needs {name} of shape {shape} in float64, "
                                  f"got {a.shape} {a.dtype}.")
-        kernel = stencil_kernel(c_in, c_out, c_w, B, self.comm)
+        kernel = stencil_kernel(c_in, c_out, c_w, self.comm)
         X2 = X.reshape(n, -1)
         ghost = self.exchange(X2) if self.off.nnz else None
         PhiT = None if Phi is None else np.ascontiguousarray(np.swapaxes(Phi, 1, 2))

@@ -39,7 +39,6 @@ _SOURCE = r"""
 #define VO %(vo)d
 #define VW %(vw)d
 #define BT %(tile)d
-#define BB %(batch)d
 typedef double vo_t __attribute__((vector_size(VO * 8), aligned(8)));
 typedef double vw_t __attribute__((vector_size(VW * 8), aligned(8)));
 #define NO (COUT / VO)
@@ -113,24 +112,20 @@ void pdeopt_stencil(int32_t n, int32_t S, int32_t B,
             if (W) memset(y, 0, m * CIN * sizeof(double));
             for (int64_t i = p0 / B; i * B < p0 + m; i++) {
                 const int32_t r = s * n + i;
-#if BB  /* a tile holds whole points of BB samples: loops of known length */
-                const int64_t b = 0, q0 = i * BB - p0, mi = BB;
-#else
                 const int64_t lo = i * B > p0 ? i * B : p0;
                 const int64_t hi = (i + 1) * B < p0 + m ? (i + 1) * B : p0 + m;
-                const int64_t b = lo - i * B, q0 = lo - p0, mi = hi - lo;
-#endif
+                const int64_t b = lo - i * B, q0 = lo - p0;
                 const int32_t entries = op[r + 1] - op[r] + (gp ? gp[r + 1] - gp[r] : 0);
                 if (!W && entries == 1) {
-                    mix_row(r, op, oj, ov, X, B, b, mi, P, acc + q0);
-                    if (gp) mix_row(r, gp, gj, gv, Xg, B, b, mi, P, acc + q0);
+                    mix_row(r, op, oj, ov, X, B, b, hi - lo, P, acc + q0);
+                    if (gp) mix_row(r, gp, gj, gv, Xg, B, b, hi - lo, P, acc + q0);
                     continue;
                 }
                 double *yi = y + q0 * CIN;
-                if (!W) memset(yi, 0, mi * CIN * sizeof(double));
-                gather(r, op, oj, ov, X, B, b, mi, yi);
-                if (gp) gather(r, gp, gj, gv, Xg, B, b, mi, yi);
-                if (!W) mix(yi, P, mi, acc + q0);
+                if (!W) memset(yi, 0, (hi - lo) * CIN * sizeof(double));
+                gather(r, op, oj, ov, X, B, b, hi - lo, yi);
+                if (gp) gather(r, gp, gj, gv, Xg, B, b, hi - lo, yi);
+                if (!W) mix(yi, P, hi - lo, acc + q0);
             }
             if (!W) continue;
             if (PhiT) mix(y, P, m, acc);
@@ -171,19 +166,12 @@ def _width(c):
     return next(w for w in (8, 4, 2, 1) if c % w == 0)
 
 
-def stencil_kernel(c_in: int, c_out: int, c_w: int, batch: int,
-                   comm: MPI.Comm = MPI.COMM_WORLD):
+def stencil_kernel(c_in: int, c_out: int, c_w: int, comm: MPI.Comm = MPI.COMM_WORLD):
     """The compiled ``pdeopt_stencil`` for ``c_in`` input, ``c_out`` mixed and ``c_w``
-    contracted channels (collective over ``comm`` the first time: rank 0 compiles).
-
-    A ``batch`` smaller than a tile is compiled in: a tile then holds whole points (``batch
-    * (16 // batch)`` samples) and the loops over a point's samples have a known length, which
-    the compiler unrolls (a large mesh with few samples, an ensemble member's share)."""
-    whole = batch if batch < _TILE else 0
-    key = (c_in, c_out, c_w, whole, comm.py2f())
+    contracted channels (collective over ``comm`` the first time: rank 0 compiles)."""
+    key = (c_in, c_out, c_w, comm.py2f())
     if key not in _compiled:
-        code = _SOURCE % {"cin": c_in, "cout": c_out, "cw": c_w, "batch": whole,
-                          "tile": whole * (_TILE // whole) if whole else _TILE,
+        code = _SOURCE % {"cin": c_in, "cout": c_out, "cw": c_w, "tile": _TILE,
                           "vo": _width(c_out), "vw": _width(c_w)}
         fn = compilation.load(code, "c", comm=comm).pdeopt_stencil
         fn.argtypes = ([ctypes.c_int32] * 3 + [ctypes.c_void_p] * 10 + [ctypes.c_int32]
