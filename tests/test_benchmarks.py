@@ -66,6 +66,12 @@ def test_roofline_benchmark_bounds_every_kernel_from_below(tmp_path):
     assert result["worst_ratio"] == max(ci[k]["ratio"] for k in kernels)
 
 
+def _solver_run(store, name):
+    """The one run of a pdeopt solver ``name`` in a store: its key carries its settings."""
+    (run,) = [r for key, r in store.items() if key.startswith(name + "/{")]
+    return run
+
+
 def test_optimizers_benchmark_writes_b5(tmp_path):
     _script("optimizers.py", tmp_path, "--size", "ci", "--seeds", "0", "--json")
     out = tmp_path / "optimizers"
@@ -78,7 +84,7 @@ def test_optimizers_benchmark_writes_b5(tmp_path):
     peers = {"adam", "lbfgs", "tao_ntr", "tao_lmvm", "scipy_trust_krylov", "scipy_trust_ncg"}
     assert {"tr_newton_cg", "tr_newton_cg_projected", "tr_newton_cg_to_minimum",
             "scipy_trust_krylov_to_minimum", *peers, "regression_tr_newton_cg",
-            "regression_tr_newton_cg_projected",
+            "regression_tr_newton_cg_whole_batch", "regression_tr_newton_cg_projected",
             *(f"regression_{p}" for p in peers)} <= set(names)
     assert {"target_loss", "tr_newton_cg_over_adam", "tr_newton_cg_over_fastest_peer",
             "tr_newton_cg_projected_over_adam"} <= set(summary["regression"])
@@ -95,11 +101,12 @@ def test_optimizers_benchmark_writes_b5(tmp_path):
         (lr,) = [r["adam_learning_rate"] for r in summary["runs"] if r["optimizer"] == adam]
         curve = store[f"{task}/0/adam_{lr:g}"]["curve"]
         assert curve[-1][1] < curve[0][1], (task, lr)
-        curve = store[f"{task}/0/tr_newton_cg"]["curve"]
+        curve = _solver_run(store, f"{task}/0/tr_newton_cg")["curve"]
         assert curve[-1][1] < curve[0][1], task
         # from the same network controls, the optimal readout weights do no worse than the
         # initial ones: J_p(theta_0) <= J(theta_0, w_0)
-        assert store[f"{task}/0/tr_newton_cg_projected"]["curve"][0][1] <= curve[0][1], task
+        assert _solver_run(store, f"{task}/0/tr_newton_cg_projected")["curve"][0][1] <= \
+            curve[0][1], task
     for r in summary["runs"]:
         if r["optimizer"].endswith("adam"):
             assert r["iterations"] == 8
