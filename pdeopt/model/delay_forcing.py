@@ -27,6 +27,7 @@ from pdeopt.data.validation import shown
 from pdeopt.errors import InputError
 from pdeopt.model.activation import Activation, check_activation
 from pdeopt.model.operators import OperatorSet
+from pdeopt.model.stencil import channel_sums
 
 __all__ = ["DelayForcing", "DelayedPerceptron", "LinearDelayLaw", "MackeyGlassLaw",
            "HutchinsonLaw", "HybridDelayLaw"]
@@ -37,10 +38,6 @@ NoControl = namedtuple("NoControl", [])
 
 def _T(W):
     return np.swapaxes(W, 1, 2)
-
-
-def _sum(a):
-    return a.reshape(-1, a.shape[-1]).sum(axis=0)
 
 
 def _rows(a):
@@ -203,7 +200,7 @@ class DelayedPerceptron(DelayForcing):
         if self.H is None:
             return F_bar, {}
         a_bar = (_rows(F_bar) @ th.E).reshape(a.shape)
-        return a_bar, {"E": _rows(F_bar).T @ _rows(a), "c": _sum(F_bar)}
+        return a_bar, {"E": _rows(F_bar).T @ _rows(a), "c": channel_sums(F_bar)}
 
     def _linear_adjoint(self, z_bar, th):
         """:math:`\\bar v, \\bar B` (and :math:`\\bar u, \\bar A` if present) of ``z_bar``."""
@@ -218,7 +215,7 @@ class DelayedPerceptron(DelayForcing):
         u_bar = None
         if self.present:
             u_bar, out["A"] = tr.apply_contract(z_bar, _T(th.A), u)
-        out["b"] = _sum(z_bar)
+        out["b"] = channel_sums(z_bar)
         return u_bar, v_bar, self.control_type(**out)
 
     def soa(self, u, v, z, th, u_dot, v_dot, z_dot, th_dot, F_bar, F_hat):
@@ -243,7 +240,7 @@ class DelayedPerceptron(DelayForcing):
             u_hat, out["A"] = tr.apply_contract(zeta, _T(th.A), u)
             _, G = tr.apply_contract(z_bar, _T(th_dot.A), u_dot, out=u_hat)
             out["A"] += G
-        out["b"] = _sum(zeta)
+        out["b"] = channel_sums(zeta)
         return u_hat, v_hat, self.control_type(**out)
 
 

@@ -30,6 +30,7 @@ from pdeopt.errors import InputError
 from pdeopt.model.activation import Activation, check_activation
 from pdeopt.model.control import LayerControl
 from pdeopt.model.operators import OperatorSet
+from pdeopt.model.stencil import channel_sums
 
 __all__ = ["Forcing", "ResNetForcing", "SymmetricForcing"]
 
@@ -37,10 +38,6 @@ __all__ = ["Forcing", "ResNetForcing", "SymmetricForcing"]
 def _T(W):
     """:math:`\\Theta_s \\mapsto \\Theta_s^T` for every s."""
     return np.swapaxes(W, 1, 2)
-
-
-def _bias_sum(z):
-    return z.reshape(-1, z.shape[-1]).sum(axis=0)
 
 
 class Forcing(abc.ABC):
@@ -105,7 +102,7 @@ class Forcing(abc.ABC):
         :math:`\bar b = \sum \bar z`, in one pass over :math:`\bar z`. Returns
         :math:`(\bar u, \bar\Theta, \bar b)`."""
         u_bar, W_bar = self.ops.transpose.apply_contract(z_bar, _T(th.weight), u)
-        return u_bar, W_bar, _bias_sum(z_bar)
+        return u_bar, W_bar, channel_sums(z_bar)
 
     def preactivation_soa(self, u: np.ndarray, th: LayerControl, u_dot: np.ndarray,
                           th_dot: LayerControl, z_bar: np.ndarray,

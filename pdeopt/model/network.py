@@ -23,7 +23,7 @@ from pdeopt.errors import InputError
 from pdeopt.model.activation import Activation, check_activation
 from pdeopt.model.control import ControlLayout
 from pdeopt.model.schemes.scheme import Scheme
-from pdeopt.model.stencil import contract, mix
+from pdeopt.model.stencil import channel_sums, contract, mix
 from pdeopt.parallel import raise_collectively
 
 __all__ = ["Network", "Trajectory", "Adjoints"]
@@ -279,4 +279,4 @@ class Network:
 
     def _opening_adjoint(self, g, traj, z0_bar):
         g["opening.weight"][...] = np.swapaxes(contract(traj.spread, z0_bar), 1, 2)
-        g["opening.bias"][...] = z0_bar.reshape(-1, self.C).sum(axis=0)
+        g["opening.bias"][...] = channel_sums(z0_bar)

@@ -19,7 +19,7 @@ from petsc4py import PETSc
 
 from pdeopt.model.stencil_kernel import stencil_kernel
 
-__all__ = ["StencilStack", "GhostExchange", "mix", "contract"]
+__all__ = ["StencilStack", "GhostExchange", "mix", "contract", "channel_sums"]
 
 
 def _pointer(a):
@@ -202,3 +202,11 @@ def contract(Y: np.ndarray, W: np.ndarray) -> np.ndarray:
     S, c_y = Y.shape[0], Y.shape[-1]
     W2 = W.reshape(-1, W.shape[-1])
     return np.stack([Y[s].reshape(-1, c_y).T @ W2 for s in range(S)])
+
+
+def channel_sums(a: np.ndarray) -> np.ndarray:
+    r"""Return :math:`\sum_{i,b} a_{i,b,:}`, the sum over every axis but the last (the
+    gradient of a bias), as ``(c,)``: a BLAS matrix-vector product, where NumPy's
+    ``sum(axis=0)`` over rows of a few channels is an order of magnitude slower."""
+    a2 = a.reshape(-1, a.shape[-1])
+    return np.ones(a2.shape[0]) @ a2
