@@ -51,8 +51,7 @@ from pdeopt.model import (ACTIVATIONS, GRID_BASIS, GRID_SHIFTS, MESH_BASIS, SCHE
                           DelayedPerceptron, DelayForcing, DelayScheme, FieldMisfit,
                           ForwardEulerScheme, HutchinsonLaw, HybridDelayLaw, IMEXScheme,
                           LeapfrogScheme, LinearDelayLaw, LinearReadout, MackeyGlassLaw, Model,
-                          Network,
-                          ParabolicScheme, PixelGrid, PointDomain, PooledClassifier,
+                          Network, ParabolicScheme, PixelGrid, PointDomain, PooledClassifier,
                           ProbeRegression, Readout, SmoothReLU, Softplus, Tanh, VerletScheme,
                           activation_by_name, assemble_operators)
 # The optimal-control problem: reduced functionals on arrays, the regulariser, checks.

@@ -401,8 +401,9 @@ def lk_values(tau, X0, steps):
                                             max_delay=M_lk, history="input"),
                          channels=1, depth=steps, lift=False, autonomous=True)
     _, traj = net.forward(np.array([tau]), X0[None])
-    return np.stack([lk_V(lk_fit.theta, np.concatenate(state, axis=-1)[0], tau)
-                     for state in traj.states])
+    X = np.stack([np.concatenate(state, axis=-1)[0] for state in traj.states])  # the rings
+    S = lk_V.matrices(lk_fit.theta, [tau])[0]
+    return np.einsum("kbi,ij,kbj->kb", X, S, X)
 
 
 # %% [markdown]

@@ -41,7 +41,7 @@ import numpy as np
 import scipy.linalg as sla
 from mpi4py import MPI
 
-from pdeopt.checks import integer, real
+from pdeopt.checks import instance, integer, real
 from pdeopt.errors import InputError
 from pdeopt.problem.array_functional import ArrayFunctional
 from pdeopt.problem.counts import Counts
@@ -133,7 +133,10 @@ class LinearDelayEquation:
 def spectral_radii(equation: LinearDelayEquation, step: float, taus: np.ndarray,
                    size: int) -> np.ndarray:
     """:math:`\\rho(A(\\tau))` of the layer at each delay of ``taus``."""
-    A = _step_matrices(equation, step, taus, size, "spectral_radii")
+    return _radii(_step_matrices(equation, step, taus, size, "spectral_radii"))
+
+
+def _radii(A):
     return np.abs(np.linalg.eigvals(A)).max(axis=-1)
 
 
@@ -261,12 +264,23 @@ class LyapunovKrasovskiiFunctional:
                     w[:, j] *= (s - loc[q]) / (loc[j] - loc[q])
         return i[:, None] * d + np.arange(d + 1), w
 
-    def interpolate(self, theta: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """:math:`S(\tau)` from the nodes and weights of :meth:`weights`, ``(len, n, n)``."""
+    def symmetric(self, theta: np.ndarray) -> np.ndarray:
+        """The nodes' symmetric :math:`S_j` ``(nodes, n, n)`` from their lower triangles
+        ``theta``."""
         lo, up = self._tril
         S = np.zeros((self.nodes.size, self.n, self.n))
         S[:, lo, up] = S[:, up, lo] = np.asarray(theta, dtype=float).reshape(-1, self.per_node)
-        return np.einsum("tj,tjab->tab", w, S[idx])
+        return S
+
+    def lower(self, S: np.ndarray) -> np.ndarray:
+        """The transpose of :meth:`symmetric` read as a map of the lower triangles: the lower
+        triangles of ``S`` ``(nodes, n, n)``, flat."""
+        lo, up = self._tril
+        return S[:, lo, up].ravel()
+
+    def interpolate(self, theta: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """:math:`S(\tau)` from the nodes and weights of :meth:`weights`, ``(len, n, n)``."""
+        return np.einsum("tj,tjab->tab", w, self.symmetric(theta)[idx])
 
     def scatter(self, idx: np.ndarray, w: np.ndarray, G: np.ndarray) -> np.ndarray:
         r"""The transpose of :meth:`interpolate`: the controls' gradient from the symmetric
@@ -352,13 +366,12 @@ class LyapunovKrasovskiiLoss(ArrayFunctional):
                  delays, *, covariance: np.ndarray | None = None, horizon: int = 2 ** 14,
                  defect_weight: float = 1.0, theta=None, comm: MPI.Comm = MPI.COMM_SELF):
         owner = type(self).__name__
-        if not isinstance(functional, LyapunovKrasovskiiFunctional):
-            raise InputError(f"{owner}: functional must be a LyapunovKrasovskiiFunctional, got "
-                             f"{type(functional).__name__}.")
-        if not isinstance(equation, LinearDelayEquation):
-            raise InputError(f"{owner}: equation must be a LinearDelayEquation, got "
-                             f"{type(equation).__name__}.")
-        self.V, self.equation = functional, equation
+        self.V = instance(owner, "functional", functional, LyapunovKrasovskiiFunctional,
+                          remedy="build it with pdeopt.LyapunovKrasovskiiFunctional",
+                          error=InputError)
+        self.equation = instance(owner, "equation", equation, LinearDelayEquation,
+                                 remedy="build it with pdeopt.LinearDelayEquation(a, b)",
+                                 error=InputError)
         n, h = functional.n, functional.h
         self.delays = functional.check_delays(delays, owner)
         Sigma = history_covariance(h, n) if covariance is None else \
@@ -588,5 +601,4 @@ def certify(functional: LyapunovKrasovskiiFunctional, theta: np.ndarray,
     bad = np.flatnonzero(~certified)
     last = taus.size if bad.size == 0 else bad[0]
     return KrasovskiiCertificate(taus, ratio, decrease, certified,
-                                 float(taus[last - 1]) if last > 0 else 0.0,
-                                 spectral_radii(equation, h, taus, n))
+                                 float(taus[last - 1]) if last > 0 else 0.0, _radii(A))

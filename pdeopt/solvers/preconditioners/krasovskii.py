@@ -4,6 +4,7 @@ r"""The block diagonal of a learned Lyapunov–Krasovskii functional's loss as p
 import numpy as np
 
 from pdeopt.analysis.lyapunov_krasovskii import LyapunovKrasovskiiLoss
+from pdeopt.checks import instance
 from pdeopt.errors import InputError
 from pdeopt.solvers.preconditioners.base import TrustRegionPC
 
@@ -29,9 +30,8 @@ class LyapunovKrasovskiiPC(TrustRegionPC):
 
     def __init__(self, loss: LyapunovKrasovskiiLoss):
         super().__init__()
-        if not isinstance(loss, LyapunovKrasovskiiLoss):
-            raise InputError(f"LyapunovKrasovskiiPC: loss must be a LyapunovKrasovskiiLoss, got "
-                             f"{type(loss).__name__}.")
+        instance("LyapunovKrasovskiiPC", "loss", loss, LyapunovKrasovskiiLoss,
+                 remedy="build it with pdeopt.LyapunovKrasovskiiLoss", error=InputError)
         V = loss.V
         c = loss.node_curvatures()
         self._scale = 1.0 / (4.0 * np.maximum(c, 1e-14 * c.max()))
@@ -45,9 +45,6 @@ class LyapunovKrasovskiiPC(TrustRegionPC):
 
     def apply(self, pc, x, y):
         V = self._V
-        g = x.getArray(readonly=True).reshape(V.nodes.size, -1) * self._half
-        lo, up = np.tril_indices(V.n)
-        G = np.zeros((V.nodes.size, V.n, V.n))
-        G[:, lo, up] = G[:, up, lo] = g
-        Y = self._Sigma_inv @ G @ self._Sigma_inv
-        y.setArray((Y[:, lo, up] * self._scale[:, None]).ravel())
+        G = V.symmetric(x.getArray(readonly=True).reshape(V.nodes.size, -1) * self._half)
+        Y = self._Sigma_inv @ G @ self._Sigma_inv * self._scale[:, None, None]
+        y.setArray(V.lower(Y))
