@@ -465,12 +465,17 @@ class TrustRegionNewtonCG:
 
     @staticmethod
     def _ratio(f, f_trial, predicted):
-        r""":math:`\rho`, both reductions shifted by the round-off in :math:`f` (Conn, Gould &
-        Toint 2000, 17.4.2), so that steps predicted to gain less than round-off are judged by
-        about 1; :math:`-\infty` for a non-finite trial."""
+        r""":math:`\rho`, both reductions shifted by the round-off :math:`\delta` in :math:`f`
+        (Conn, Gould & Toint 2000, 17.4.2), so that steps predicted to gain less than round-off
+        are judged by about 1; exactly 1 when the step is predicted to gain less than
+        :math:`\delta` and :math:`f` changed by less than :math:`10\delta` (the objective
+        cannot rank the two points: the model does); :math:`-\infty` for a non-finite
+        trial."""
         if not (predicted > 0 and np.isfinite(f_trial)):
             return -np.inf
         delta = 10 * np.finfo(float).eps * max(1.0, abs(f))
+        if predicted <= delta and abs(f - f_trial) <= 10 * delta:
+            return 1.0
         return (f - f_trial + delta) / (predicted + delta)
 
     def _new_radius(self, radius, rho, step: Step):
